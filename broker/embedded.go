@@ -121,14 +121,15 @@ func (c *trackedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// stompLogger adapts slog to go-stomp's logger; its chatter goes to debug.
+// stompLogger adapts slog to go-stomp's logger. All of it goes to debug:
+// go-stomp reports every client disconnect as an error.
 type stompLogger struct{ l *slog.Logger }
 
 func (s stompLogger) Debugf(f string, a ...interface{})   { s.l.Debug(fmt.Sprintf(f, a...)) }
 func (s stompLogger) Infof(f string, a ...interface{})    { s.l.Debug(fmt.Sprintf(f, a...)) }
 func (s stompLogger) Warningf(f string, a ...interface{}) { s.l.Debug(fmt.Sprintf(f, a...)) }
-func (s stompLogger) Errorf(f string, a ...interface{})   { s.l.Warn(fmt.Sprintf(f, a...)) }
+func (s stompLogger) Errorf(f string, a ...interface{})   { s.l.Debug(fmt.Sprintf(f, a...)) }
 func (s stompLogger) Debug(m string)                      { s.l.Debug(m) }
 func (s stompLogger) Info(m string)                       { s.l.Debug(m) }
 func (s stompLogger) Warning(m string)                    { s.l.Debug(m) }
-func (s stompLogger) Error(m string)                      { s.l.Warn(m) }
+func (s stompLogger) Error(m string)                      { s.l.Debug(m) }

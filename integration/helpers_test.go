@@ -103,3 +103,5 @@ func broadcast(t *testing.T, env *testenv.Env, dest, text string) {
 }
 
 var _ = fmt.Sprintf
+
+func embeddedURL(t *testing.T) string { return testbroker.Embedded(t).URL() }

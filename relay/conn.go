@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -135,6 +136,11 @@ func (c *conn) dial(ctx context.Context, b Broker) (*link, error) {
 		subs:    make(map[string]*brokerSub),
 	}
 	l.sendEvery, l.expectWithin = negotiateHeartBeat(f.Header.Get(frame.HeartBeat), cfg.HeartBeat)
+	// RabbitMQ receipts a SEND after its publisher confirm: the message is
+	// routed. go-stomp's server (the embedded broker) receipts a SEND before
+	// it routes it, but handles a connection's frames in order, so there a
+	// receipt on a following no-op SEND is what proves the routing.
+	l.receiptAfterRouting = strings.HasPrefix(f.Header.Get(frame.Server), "RabbitMQ/")
 	return l, nil
 }
 
@@ -166,6 +172,10 @@ type link struct {
 	done chan struct{}
 
 	sendEvery, expectWithin time.Duration
+	// receiptAfterRouting is true when the broker's RECEIPT for a SEND means
+	// the message was routed; otherwise sendConfirmed follows each SEND
+	// with a receipted no-op SEND.
+	receiptAfterRouting bool
 
 	mu      sync.Mutex
 	pending map[string]func(error) // receipt id → completion
@@ -364,12 +374,19 @@ func (l *link) forget(id string) {
 // pipelined, not serialized.
 func (l *link) sendConfirmed(ctx context.Context, f *frame.Frame) error {
 	id := "r" + strconv.FormatUint(receiptSeq.Add(1), 36)
-	f.Header.Set(frame.Receipt, id)
+	receipted := f
+	if !l.receiptAfterRouting {
+		if err := l.enqueue(ctx, f); err != nil {
+			return err
+		}
+		receipted = frame.New(frame.SEND, frame.Destination, SyncDestination, frame.ContentLength, "0")
+	}
+	receipted.Header.Set(frame.Receipt, id)
 	ch := make(chan error, 1)
 	if !l.expect(id, func(err error) { ch <- err }) {
 		return fmt.Errorf("%w: connection lost", ErrUnavailable)
 	}
-	if err := l.enqueue(ctx, f); err != nil {
+	if err := l.enqueue(ctx, receipted); err != nil {
 		l.forget(id)
 		return err
 	}

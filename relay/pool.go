@@ -232,3 +232,15 @@ func (p *Pool) NextConnect() <-chan struct{} {
 	defer p.mu.Unlock()
 	return p.upSignal
 }
+
+// LocalAddrs returns the local addresses of the broker connections that are
+// up, so operators (and tests) can find them in the broker's own view.
+func (p *Pool) LocalAddrs() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, 0, len(p.links))
+	for _, l := range p.links {
+		out = append(out, l.nc.LocalAddr().String())
+	}
+	return out
+}

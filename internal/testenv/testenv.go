@@ -5,8 +5,10 @@ package testenv
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,9 @@ import (
 	"github.com/pushgate/pushgate/pushsvc"
 	"github.com/pushgate/pushgate/relay"
 )
+
+// quiet logs only warnings: the components' info logs drown test output.
+var quiet = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 // Secret signs the test tokens.
 var Secret = []byte("pushgate-test-secret")
@@ -86,7 +91,7 @@ func (env *Env) pool(name string) *relay.Pool {
 	if err != nil {
 		env.t.Fatal(err)
 	}
-	p, err := relay.New(relay.Config{Brokers: brokers, Name: name, ReconnectMax: 500 * time.Millisecond})
+	p, err := relay.New(relay.Config{Brokers: brokers, Name: name, ReconnectMax: 500 * time.Millisecond, Logger: quiet})
 	if err != nil {
 		env.t.Fatal(err)
 	}
@@ -109,6 +114,7 @@ func (env *Env) StartEdge() *Edge {
 		Auth:              edge.AuthConfig{HMACSecret: Secret},
 		RegistryInterval:  200 * time.Millisecond,
 		FirstFrameTimeout: 5 * time.Second,
+		Logger:            quiet,
 	}
 	if env.Opts.Edge != nil {
 		env.Opts.Edge(&cfg)
@@ -140,7 +146,7 @@ func (env *Env) StartPushsvc() *Pushsvc {
 	t := env.t
 	t.Helper()
 	pool := env.pool("pushsvc")
-	router, err := pushsvc.NewRouter(pushsvc.RouterConfig{Settle: env.Opts.Settle, Timeout: 5 * time.Second}, pool)
+	router, err := pushsvc.NewRouter(pushsvc.RouterConfig{Settle: env.Opts.Settle, Timeout: 5 * time.Second, Logger: quiet}, pool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +154,7 @@ func (env *Env) StartPushsvc() *Pushsvc {
 		APIToken:           env.Opts.APIToken,
 		InsecureNoAPIToken: env.Opts.APIToken == "",
 		Ready:              router.Ready,
+		Logger:             quiet,
 	}, router)
 	if err != nil {
 		t.Fatal(err)
@@ -181,8 +188,16 @@ func (p *Pushsvc) Stop() {
 	p.cancel = nil
 }
 
-// WaitReady waits until every component reports ready on /readyz.
+// WaitReady waits until every component reports ready on /readyz, then
+// for pushsvc's registry to settle, so pushes are resolved, not broadcast.
 func (env *Env) WaitReady() {
+	env.t.Helper()
+	env.WaitReadyNoSettle()
+	time.Sleep(env.Opts.Settle)
+}
+
+// WaitReadyNoSettle waits until every component reports ready on /readyz.
+func (env *Env) WaitReadyNoSettle() {
 	env.t.Helper()
 	urls := []string{"http://" + env.Pushsvc.HTTPAddr + "/readyz"}
 	for _, e := range env.Edges {
@@ -204,8 +219,6 @@ func (env *Env) WaitReady() {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	// Let pushsvc's registry settle so pushes are resolved, not broadcast.
-	time.Sleep(env.Opts.Settle)
 }
 
 // Token returns a valid token for user.
