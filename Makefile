@@ -24,9 +24,13 @@ rabbitmq:
 ## test: every test suite (Go with -race, Node clients, the browser test)
 test: rabbitmq web test-go test-node test-browser
 
-## test-go: Go unit and integration tests, with the race detector
+## test-go: Go unit and integration tests, with the race detector; then the
+## tests that restart or count the shared RabbitMQ, one at a time; then the
+## connect storm without -race (the race detector caps goroutines at 8128)
 test-go: rabbitmq
 	$(GO) test $(GOFLAGS_TEST) ./...
+	PUSHGATE_SERIAL=1 $(GO) test $(GOFLAGS_TEST) -p 1 -run 'TestSerial' ./integration/
+	PUSHGATE_SERIAL=1 $(GO) test -count=1 -run 'TestSerialConnectStorm' ./integration/
 
 ## lint: gofmt, go vet and staticcheck
 lint:
