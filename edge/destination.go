@@ -45,7 +45,7 @@ func parseSubscribeDestination(d string) (destKind, string, error) {
 		}
 		return destTopic, d, nil
 	default:
-		return 0, "", fmt.Errorf("cannot subscribe to %s: allowed are /user/topic/..., /user/queue/... and /topic/...", relay.Quote(d))
+		return 0, "", fmt.Errorf("cannot subscribe to %s: allowed are /user/topic/, /user/queue/ and /topic/ destinations", relay.Quote(d))
 	}
 }
 

@@ -108,10 +108,3 @@ func (h *hub) sessions() []*session {
 	}
 	return out
 }
-
-// size returns the number of tracked sessions.
-func (h *hub) size() int {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return len(h.all)
-}

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -360,13 +359,4 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout tim
 		err = e
 	}
 	return err
-}
-
-// clientIP is the remote address without port, for logs.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return strings.Trim(host, "[]")
 }

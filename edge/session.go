@@ -46,7 +46,6 @@ type session struct {
 	clocks        atomic.Pointer[sessionClocks]
 	clocksChanged chan struct{}
 	lastRead      atomic.Int64 // unix nanos
-	msgSeq        atomic.Uint64
 
 	out        *outbox
 	closing    chan struct{}
@@ -278,10 +277,10 @@ func (s *session) onSend(f *Frame) error {
 	}
 	if !s.limiter.Allow() {
 		s.srv.metrics.drops.WithLabelValues("send_rate").Inc()
-		return s.fail(f, fmt.Sprintf("SEND rate limit exceeded: at most %v per second, bursts of %d", s.srv.cfg.SendRate, s.srv.cfg.SendBurst))
+		return s.fail(f, fmt.Sprintf("SEND rate limit exceeded: at most %v per second, bursts of %d (sending to %s)", s.srv.cfg.SendRate, s.srv.cfg.SendBurst, relay.Quote(dest)))
 	}
 	if _, ok := f.Get("transaction"); ok {
-		return s.fail(f, "transactions are not supported")
+		return s.fail(f, fmt.Sprintf("transactions are not supported (sending to %s)", relay.Quote(dest)))
 	}
 	kind, name, err := s.srv.parseSendDestination(dest)
 	if err != nil {
@@ -319,7 +318,7 @@ func (s *session) onSubscribe(f *Frame) error {
 		id = dest // STOMP 1.0 makes the id optional
 	}
 	if _, dup := s.subs[id]; dup {
-		return s.fail(f, fmt.Sprintf("subscription id %s is already in use", relay.Quote(id)))
+		return s.fail(f, fmt.Sprintf("subscription id %s is already in use (subscribing to %s)", relay.Quote(id), relay.Quote(dest)))
 	}
 	if len(s.subs) >= s.srv.cfg.MaxSubscriptions {
 		return s.fail(f, fmt.Sprintf("too many subscriptions: at most %d per session (subscribing to %s)", s.srv.cfg.MaxSubscriptions, relay.Quote(dest)))

@@ -49,13 +49,6 @@ func (o *outbox) take(spare []byte) []byte {
 	return b
 }
 
-// queued returns the bytes waiting.
-func (o *outbox) queued() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.buf)
-}
-
 // writeLoop is the only goroutine that writes to the session's transport:
 // queued frames, heart-beats, and the final ERROR and close. It also keeps
 // the session's clocks (client heart-beats, the first-frame deadline, token

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"time"
 )
 
 // flagSet is a flag.FlagSet whose every flag --some-name also reads the
@@ -113,9 +112,4 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log-format: want text or json, got %q", l.format)
 	}
-}
-
-// durationFlag is a shorthand for fs.Duration with a documented default.
-func (fs *flagSet) duration(name string, def time.Duration, usage string) *time.Duration {
-	return fs.Duration(name, def, usage)
 }

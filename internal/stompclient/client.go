@@ -31,7 +31,6 @@ type Client struct {
 	wmu     sync.Mutex
 	pw      *io.PipeWriter
 	done    chan struct{}
-	err     error
 	receipt int
 	wg      sync.WaitGroup
 }
