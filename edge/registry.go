@@ -65,8 +65,10 @@ func (a *announcer) changed(user string, wait bool) <-chan error {
 func (a *announcer) run(ctx context.Context) {
 	ticker := time.NewTicker(a.interval)
 	defer ticker.Stop()
+	// Fetched once and again only after it fires, so a reconnect during a
+	// send is not missed.
+	reconnected := a.broker.NextConnect()
 	for {
-		reconnected := a.broker.NextConnect()
 		select {
 		case <-ctx.Done():
 			a.take()
@@ -76,6 +78,7 @@ func (a *announcer) run(ctx context.Context) {
 		case <-ticker.C:
 			a.snapshot(ctx)
 		case <-reconnected:
+			reconnected = a.broker.NextConnect()
 			a.snapshot(ctx)
 		}
 	}

@@ -148,12 +148,15 @@ func (r *BrokerRouter) onRegistry(m *relay.Message) {
 func (r *BrokerRouter) maintain(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	// Fetched once and again only after it fires, so a reconnect that
+	// happens while a tick is handled is not missed.
+	reconnected := r.broker.NextConnect()
 	for {
-		reconnected := r.broker.NextConnect()
 		select {
 		case <-ctx.Done():
 			return
 		case <-reconnected:
+			reconnected = r.broker.NextConnect()
 			r.reg.markIncomplete(time.Now())
 		case now := <-tick.C:
 			for _, e := range r.reg.expire(now) {
