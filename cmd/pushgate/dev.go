@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/pushgate/pushgate/broker"
 	"github.com/pushgate/pushgate/edge"
 	"github.com/pushgate/pushgate/pushsvc"
+	"github.com/pushgate/pushgate/web"
 )
 
 // devTokenTTL is the lifetime of tokens from /dev/token.
@@ -128,14 +128,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		func(ctx context.Context) error { return api.ServeGRPC(ctx, gl) },
 		func(ctx context.Context) error { return api.ServeHTTP(ctx, hl) },
 	)
-	gw, err := devGateway(*gatewayAddr, edgeURLs, "http://"+hl.Addr().String(), log)
+	gw, gwAddr, err := devGateway(*gatewayAddr, edgeURLs, "http://"+hl.Addr().String(), log)
 	if err != nil {
 		return err
 	}
-	if gw != nil {
-		serve = append(serve, gw)
-	}
-	printDevBanner(stdout, *gatewayAddr, edgeURLs, gl.Addr().String(), hl.Addr().String(), gw != nil)
+	serve = append(serve, gw)
+	printDevBanner(stdout, gwAddr, edgeURLs, gl.Addr().String(), hl.Addr().String())
 	return runAll(ctx, serve...)
 }
 
@@ -145,19 +143,20 @@ func randomSecret() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-func printDevBanner(w io.Writer, gateway string, edges []string, grpcAddr, httpAddr string, withGateway bool) {
+func printDevBanner(w io.Writer, gateway string, edges []string, grpcAddr, httpAddr string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\npushgate dev is running.\n")
-	if withGateway {
-		fmt.Fprintf(&b, "  demo page:   http://%s/\n", gateway)
+	fmt.Fprintf(&b, "  demo page:   http://%s/\n", strings.Replace(gateway, "127.0.0.1", "localhost", 1))
+	if !web.Built() {
+		fmt.Fprintf(&b, "               (the page's bundle is not built: run `make web`, or use `make run`)\n")
 	}
 	for _, e := range edges {
 		fmt.Fprintf(&b, "  edge:        %s  (STOMP over WebSocket at %s/stomp, SockJS at %s/ws)\n", e, strings.Replace(e, "http", "ws", 1), e)
 	}
 	fmt.Fprintf(&b, "  push API:    gRPC %s, REST http://%s\n", grpcAddr, httpAddr)
 	fmt.Fprintf(&b, "  a token:     curl 'http://%s/dev/token?user=alice'\n", httpAddr)
-	fmt.Fprintf(&b, "  push:        curl -d '{\"destination\":\"/topic/greetings\",\"text\":\"hi\"}' http://%s/v1/users/alice/messages\n\n", httpAddr)
+	fmt.Fprintf(&b, "  push:        curl -d '{\"destination\":\"/topic/greetings\",\"text\":\"hi\"}' http://%s/v1/users/alice/messages\n", httpAddr)
+	fmt.Fprintf(&b, "  through the gateway: /web-socket/ws (SockJS), /web-socket/stomp, /api/v1/...\n\n")
 	fmt.Fprint(w, b.String())
 }
 
-var _ = slog.Default

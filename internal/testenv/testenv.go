@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pushgate/pushgate/edge"
+	"github.com/pushgate/pushgate/gateway"
 	"github.com/pushgate/pushgate/pushsvc"
 	"github.com/pushgate/pushgate/relay"
 )
@@ -234,4 +235,43 @@ func Token(t testing.TB, user string) string {
 // QueryEscape is url.QueryEscape, re-exported for test brevity.
 func QueryEscape(s string) string {
 	return strings.NewReplacer("%", "%25", "&", "%26", "+", "%2B", "#", "%23", " ", "%20").Replace(s)
+}
+
+// Gateway is a running gateway in front of the env's edges and pushsvc,
+// configured as `pushgate dev` configures it.
+type Gateway struct {
+	Addr   string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// StartGateway starts the dev gateway in front of the env's edges and
+// pushsvc; it stops when the test ends.
+func (env *Env) StartGateway() *Gateway {
+	t := env.t
+	t.Helper()
+	var edges []string
+	for _, e := range env.Edges {
+		edges = append(edges, "http://"+e.Addr)
+	}
+	cfg, err := gateway.DevConfig("127.0.0.1:0", edges, "http://"+env.Pushsvc.HTTPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(cfg, gateway.Options{Logger: quiet, Handlers: map[string]http.Handler{"demo": http.NotFoundHandler()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	gw := &Gateway{Addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	go func() { gw.done <- g.Run(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		<-gw.done
+	})
+	return gw
 }
