@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Broker destinations used by pushgate. Every name lives under the
@@ -29,6 +30,12 @@ const (
 	// maxEscapedTopic bounds the routing key, which RabbitMQ limits to 255 bytes.
 	maxEscapedTopic = 200
 )
+
+// QueueExpiry is how long the broker keeps the named queue of an edge's
+// address or of pushsvc's registry after its consumer went away: long
+// enough to ride out a reconnect, short enough that a dead process's queue
+// does not linger.
+const QueueExpiry = time.Minute
 
 // Headers that carry a user message's routing on the way to edges.
 const (

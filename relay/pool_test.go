@@ -164,3 +164,30 @@ func TestParseBrokers(t *testing.T) {
 		}
 	}
 }
+
+// TestSubscribeQueueKeepsMessagesAcrossAConnectionLoss: with RabbitMQ, a
+// durable named queue holds what is sent while its subscription is gone.
+func TestSubscribeQueueKeepsMessagesAcrossAConnectionLoss(t *testing.T) {
+	url := testbroker.RabbitMQURL(t)
+	pub := newPool(t, url, nil)
+	sub := newPool(t, url, func(c *Config) { c.Connections = 1 })
+	name := fmt.Sprintf("pushgate.test.%d", time.Now().UnixNano())
+	dest := "/topic/" + name
+	var got atomic.Int64
+	s := sub.SubscribeQueue(dest, name, 10*time.Second, func(*Message) { got.Add(1) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Cut the subscriber's only connection and publish while it is down.
+	sub.mu.Lock()
+	l := sub.links[0]
+	sub.mu.Unlock()
+	l.close(errors.New("test: cut"))
+	if err := pub.Send(ctx, &Message{Destination: dest, Body: []byte("in the gap")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the message sent in the gap", func() bool { return got.Load() == 1 })
+	s.Unsubscribe()
+}

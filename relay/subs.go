@@ -15,7 +15,9 @@ import (
 // shared by every local subscriber. Fields other than snapshot are guarded
 // by Pool.mu.
 type brokerSub struct {
-	dest        string
+	dest string
+	// headers are extra SUBSCRIBE headers (a durable named queue).
+	headers     []string
 	subscribers map[*Subscription]struct{}
 	snapshot    atomic.Pointer[[]Handler] // copy-on-write, read lock-free on dispatch
 
@@ -56,12 +58,33 @@ type Subscription struct {
 // subscribers remain); Wait tells when it is live. Use only destinations
 // built by this package's naming functions.
 func (p *Pool) Subscribe(dest string, h Handler) *Subscription {
+	return p.subscribe(dest, nil, h)
+}
+
+// SubscribeQueue is Subscribe for a destination whose messages must not be
+// lost while its subscription moves to another connection: with RabbitMQ
+// they wait in a durable queue of the given name, which the broker deletes
+// once it has had no consumer for expires. (A plain /topic/ subscription's
+// queue dies with its connection, and the broker confirms messages sent in
+// the gap while dropping them.) Brokers without named queues, such as the
+// embedded one, ignore the extra headers. Queue names must be unique to the
+// subscribing process.
+func (p *Pool) SubscribeQueue(dest, queue string, expires time.Duration, h Handler) *Subscription {
+	return p.subscribe(dest, []string{
+		"durable", "true",
+		"auto-delete", "false",
+		"x-queue-name", queue,
+		"x-expires", strconv.FormatInt(expires.Milliseconds(), 10),
+	}, h)
+}
+
+func (p *Pool) subscribe(dest string, headers []string, h Handler) *Subscription {
 	s := &Subscription{pool: p, handler: h}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e := p.subs[dest]
 	if e == nil {
-		e = &brokerSub{dest: dest, subscribers: make(map[*Subscription]struct{}), ready: make(chan struct{})}
+		e = &brokerSub{dest: dest, headers: headers, subscribers: make(map[*Subscription]struct{}), ready: make(chan struct{})}
 		p.subs[dest] = e
 	}
 	if e.unsubTimer != nil {
@@ -160,10 +183,14 @@ func (p *Pool) assignLocked(e *brokerSub) *link {
 	best.mu.Lock()
 	best.subs[id] = e
 	best.mu.Unlock()
-	p.writeLocked(best, frame.New(frame.SUBSCRIBE,
+	f := frame.New(frame.SUBSCRIBE,
 		frame.Id, id,
 		frame.Destination, e.dest,
-		frame.Ack, "auto"))
+		frame.Ack, "auto")
+	for i := 0; i+1 < len(e.headers); i += 2 {
+		f.Header.Add(e.headers[i], e.headers[i+1])
+	}
+	p.writeLocked(best, f)
 	return best
 }
 

@@ -5,6 +5,7 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -108,7 +109,9 @@ func (env *Env) StartEdge() *Edge {
 		t.Fatal(err)
 	}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	id := "test-edge-" + port
+	// Unique even when a port is reused within a run: an edge's durable
+	// address queue outlives it for relay.QueueExpiry.
+	id := fmt.Sprintf("test-edge-%s-%d", port, time.Now().UnixNano()%1e6)
 	pool := env.pool(id)
 	cfg := edge.Config{
 		ID:                id,
