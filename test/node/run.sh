@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Runs the Node client tests (sockjs.test.mjs: stompjs over sockjs-client on
+# every SockJS transport Node supports, and over ws) against a fresh
+# `pushgate dev` on ports of its own.
+#
+#   PUSHGATE_EDGE_URL=http://...   test that server instead of starting one
+#                                  (then also PUSHGATE_REST_URL, PUSHGATE_TOKEN_URL)
+#   NODE_TEST_GATEWAY_PORT, NODE_TEST_EDGE_PORTS (two, comma-separated),
+#   NODE_TEST_GRPC_PORT, NODE_TEST_HTTP_PORT    ports of the started server
+#
+# `make test-node` runs this.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+bin=${PUSHGATE_BIN:-/tmp/pushgate-node-test}
+log_file=${NODE_TEST_LOG:-/tmp/pushgate-node-test.log}
+
+log() { printf 'node-test: %s\n' "$*" >&2; }
+
+cd "$here"
+if [ -f package-lock.json ]; then
+	npm ci --no-audit --no-fund --loglevel=error
+else
+	npm install --no-audit --no-fund --loglevel=error
+fi
+
+if [ -z "${PUSHGATE_EDGE_URL:-}" ]; then
+	gateway_port=${NODE_TEST_GATEWAY_PORT:-17000}
+	edge_ports=${NODE_TEST_EDGE_PORTS:-18080,18081}
+	grpc_port=${NODE_TEST_GRPC_PORT:-19090}
+	http_port=${NODE_TEST_HTTP_PORT:-19091}
+	edge_listen=$(printf '%s' "$edge_ports" | sed 's/\([0-9][0-9]*\)/127.0.0.1:\1/g')
+	export PUSHGATE_EDGE_URL="http://127.0.0.1:${edge_ports%%,*}"
+	export PUSHGATE_REST_URL="http://127.0.0.1:$http_port"
+	export PUSHGATE_TOKEN_URL="$PUSHGATE_REST_URL/dev/token"
+
+	ready() { node -e 'fetch(process.argv[1]).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "$1/readyz"; }
+	if node -e 'fetch(process.argv[1]).then(() => process.exit(0), () => process.exit(1))' "$PUSHGATE_EDGE_URL/healthz"; then
+		log "FAIL: something already answers at $PUSHGATE_EDGE_URL; stop it, or choose other ports"
+		exit 1
+	fi
+
+	log "building $bin"
+	(cd "$root" && go build -o "$bin" ./cmd/pushgate)
+
+	log "starting pushgate dev (log: $log_file)"
+	# --max-payload-bytes: the xhr-streaming test pushes 200 KiB (past the
+	# edge's 128 KiB streaming response limit); pushsvc's default is 56 KiB.
+	"$bin" dev \
+		--gateway-listen "127.0.0.1:$gateway_port" \
+		--edge-listen "$edge_listen" \
+		--grpc "127.0.0.1:$grpc_port" \
+		--http "127.0.0.1:$http_port" \
+		--max-payload-bytes 1048576 \
+		>"$log_file" 2>&1 &
+	server=$!
+	stop_server() {
+		kill "$server" 2>/dev/null || return 0
+		# A graceful shutdown gets 10 s; a hung one does not hang the build.
+		for _ in $(seq 1 20); do
+			kill -0 "$server" 2>/dev/null || break
+			sleep 0.5
+		done
+		kill -9 "$server" 2>/dev/null || true
+		wait "$server" 2>/dev/null || true
+	}
+	trap stop_server EXIT
+
+	for _ in $(seq 1 60); do
+		ready "$PUSHGATE_EDGE_URL" && ready "$PUSHGATE_REST_URL" && break
+		if ! kill -0 "$server" 2>/dev/null; then
+			log "FAIL: pushgate dev exited early:"
+			tail -n 40 "$log_file" >&2
+			exit 1
+		fi
+		sleep 0.5
+	done
+	if ! { ready "$PUSHGATE_EDGE_URL" && ready "$PUSHGATE_REST_URL"; }; then
+		log "FAIL: $PUSHGATE_EDGE_URL or $PUSHGATE_REST_URL not ready after 30 s:"
+		tail -n 40 "$log_file" >&2
+		exit 1
+	fi
+fi
+
+log "testing edge $PUSHGATE_EDGE_URL, REST $PUSHGATE_REST_URL"
+status=0
+node --test --test-reporter=spec --test-force-exit --test-timeout=120000 sockjs.test.mjs || status=$?
+if [ "$status" != 0 ] && [ -f "$log_file" ]; then
+	log "server log (last 40 lines):"
+	tail -n 40 "$log_file" >&2
+fi
+exit "$status"
