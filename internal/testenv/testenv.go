@@ -5,7 +5,9 @@ package testenv
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net"
 	"net/http"
@@ -119,11 +121,16 @@ func (env *Env) StartEdge() *Edge {
 		RegistryInterval:  200 * time.Millisecond,
 		FirstFrameTimeout: 5 * time.Second,
 		Logger:            quiet,
+		// A closed SockJS session answers polls for one disconnect delay
+		// (the protocol wants it); short, so leak checks see them gone.
+		SockJS: edge.SockJSConfig{DisconnectDelay: 200 * time.Millisecond},
 	}
 	if env.Opts.Edge != nil {
 		env.Opts.Edge(&cfg)
 	}
-	srv, err := edge.New(cfg, pool, nil)
+	reg := prometheus.NewRegistry()
+	cfg.Registerer = reg
+	srv, err := edge.New(cfg, pool, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
