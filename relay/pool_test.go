@@ -45,8 +45,6 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-
-
 func TestPoolSendSubscribe(t *testing.T) {
 	for _, bc := range []string{"embedded", "rabbitmq"} {
 		t.Run(bc, func(t *testing.T) {

@@ -32,12 +32,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	ef := fs.edgeFlags()
 	pf := fs.pushsvcFlags()
 	lf := fs.logFlags()
+	pprofAddr := fs.pprofFlag()
 	fs.SetOutput(stderr)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	log, err := lf.logger(stderr)
 	if err != nil {
+		return err
+	}
+	if err := startPprof(ctx, *pprofAddr, log); err != nil {
 		return err
 	}
 	if ef.secret == "" && ef.publicKey == "" {
@@ -159,4 +163,3 @@ func printDevBanner(w io.Writer, gateway string, edges []string, grpcAddr, httpA
 	fmt.Fprintf(&b, "  through the gateway: /web-socket/ws (SockJS), /web-socket/stomp, /api/v1/...\n\n")
 	fmt.Fprint(w, b.String())
 }
-
