@@ -111,12 +111,16 @@ func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 	bf := fs.brokerFlags()
 	ef := fs.edgeFlags()
 	lf := fs.logFlags()
+	pprofAddr := fs.pprofFlag()
 	fs.SetOutput(stderr)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	log, err := lf.logger(stderr)
 	if err != nil {
+		return err
+	}
+	if err := startPprof(ctx, *pprofAddr, log); err != nil {
 		return err
 	}
 	cfg, err := ef.config(*id)
