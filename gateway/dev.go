@@ -52,5 +52,12 @@ func DevConfig(addr string, edgeURLs []string, pushsvcURL string) (*Config, erro
 	if err != nil {
 		return nil, fmt.Errorf("gateway: dev template: %w", err)
 	}
-	return ParseConfig("dev.yaml", buf.Bytes())
+	cfg, err := ParseConfig("dev.yaml", buf.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	// In YAML an absent or zero port means the default 7000; here the
+	// caller said exactly what it wants, and port 0 asks for any free port.
+	cfg.Server.Port = port
+	return cfg, nil
 }

@@ -107,6 +107,11 @@ func TestDevServesAndShutsDown(t *testing.T) {
 		if m := re.FindStringSubmatch(out.String()); m != nil {
 			rest = m[1]
 		}
+		select {
+		case err := <-done:
+			t.Fatalf("dev exited early: %v\n%s", err, out.String())
+		default:
+		}
 		if time.Now().After(deadline) {
 			cancel()
 			t.Fatalf("dev did not print its REST address:\n%s", out.String())
