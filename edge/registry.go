@@ -23,6 +23,9 @@ type announcer struct {
 	broker   Broker
 	counts   func(user string) int
 	all      func() map[string]int
+	// live reports whether the edge's own broker subscriptions are live;
+	// the snapshot after a reconnect waits for it (nil: no wait).
+	live func() bool
 
 	mu      sync.Mutex
 	dirty   map[string]struct{}
@@ -80,6 +83,21 @@ func (a *announcer) run(ctx context.Context) {
 		case <-reconnected:
 			reconnected = a.broker.NextConnect()
 			a.snapshot(ctx)
+		}
+	}
+}
+
+// waitLive waits, at most the broker timeout, until live reports true.
+func (a *announcer) waitLive(ctx context.Context) {
+	if a.live == nil {
+		return
+	}
+	deadline := time.Now().Add(a.timeout)
+	for !a.live() && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }
@@ -143,6 +161,10 @@ func (a *announcer) bye(ctx context.Context) error {
 }
 
 func (a *announcer) send(ctx context.Context, ev *relay.RegistryEvent) error {
+	// pushsvc takes any announcement after a broker reconnect as the sign
+	// that the edge is back and sends it users' messages: announce only
+	// once the edge's address receives again.
+	a.waitLive(ctx)
 	ev.Edge = a.edgeID
 	ev.IntervalMillis = a.interval.Milliseconds()
 	body, err := json.Marshal(ev)

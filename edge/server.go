@@ -24,6 +24,9 @@ import (
 type Broker interface {
 	// Subscribe registers h for a broker destination (reference-counted).
 	Subscribe(dest string, h relay.Handler) *relay.Subscription
+	// SubscribeQueue subscribes through a durable named queue that keeps
+	// messages while the subscription moves to another connection.
+	SubscribeQueue(dest, queue string, expires time.Duration, h relay.Handler) *relay.Subscription
 	// Send publishes a message and waits for the broker's confirmation.
 	Send(ctx context.Context, m *relay.Message) error
 	// Ready reports whether a broker connection is up.
@@ -109,8 +112,16 @@ func New(cfg Config, b Broker, gatherer prometheus.Gatherer) (*Server, error) {
 	// The edge's own address receives user messages resolved to it; the
 	// all-edges topic those pushsvc could not resolve yet and /app/ replies.
 	s.own = []*relay.Subscription{
-		b.Subscribe(relay.EdgeDestination(cfg.ID), s.deliverToUser),
-		b.Subscribe(relay.AllEdgesDestination, s.deliverToUser),
+		b.SubscribeQueue(relay.EdgeDestination(cfg.ID), "pushgate.edge."+cfg.ID, relay.QueueExpiry, s.deliverToUser),
+		b.SubscribeQueue(relay.AllEdgesDestination, "pushgate.edges."+cfg.ID, relay.QueueExpiry, s.deliverToUser),
+	}
+	s.ann.live = func() bool {
+		for _, sub := range s.own {
+			if !sub.Live() {
+				return false
+			}
+		}
+		return true
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -333,8 +344,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Serve serves the edge on ln until ctx ends, then drains it within
-// shutdownTimeout.
+// Serve serves the edge on ln until ctx ends, then stops accepting
+// connections and drains it (Shutdown) within shutdownTimeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout time.Duration) error {
 	hs := &http.Server{
 		Handler:           s,
@@ -342,8 +353,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout tim
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	nl := &notifyListener{Listener: ln, closed: make(chan struct{})}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(nl) }()
 	select {
 	case err := <-errc:
 		return err
@@ -351,12 +363,35 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout tim
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	// Stop accepting before telling clients to go: a client that
+	// reconnects at once must not reach this edge again. A gateway's dial
+	// then fails, which makes it pick another edge; a 503 from a draining
+	// edge would be passed on to the client.
+	hsDone := make(chan error, 1)
+	go func() { hsDone <- hs.Shutdown(sctx) }()
+	select {
+	case <-nl.closed:
+	case <-sctx.Done():
+	}
 	err := s.Shutdown(sctx)
-	if e := hs.Shutdown(sctx); e != nil && err == nil {
+	if e := <-hsDone; e != nil && err == nil {
 		err = e
 	}
 	if e := <-errc; e != nil && !errors.Is(e, http.ErrServerClosed) && err == nil {
 		err = e
 	}
+	return err
+}
+
+// notifyListener tells when http.Server.Shutdown has closed it.
+type notifyListener struct {
+	net.Listener
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (l *notifyListener) Close() error {
+	err := l.Listener.Close()
+	l.once.Do(func() { close(l.closed) })
 	return err
 }

@@ -23,6 +23,10 @@ type registry struct {
 	edges      map[string]*edgeState
 	users      map[string]map[string]int // user → edge → sessions
 	completeAt time.Time
+	// reconnectedAt is when pushsvc's broker connection last came back.
+	// An edge not heard from since may not have resubscribed its address
+	// yet: the broker would confirm a message to it and drop it.
+	reconnectedAt time.Time
 }
 
 type edgeState struct {
@@ -57,7 +61,39 @@ func newRegistry(settle time.Duration, now time.Time) *registry {
 func (r *registry) markIncomplete(now time.Time) {
 	r.mu.Lock()
 	r.completeAt = now.Add(r.settle)
+	r.reconnectedAt = now
 	r.mu.Unlock()
+}
+
+// unconfirmed returns an edge that a push to user may need but that has
+// not announced itself since the last broker reconnect ("" when there is
+// none): one of user's edges, or, while the registry is incomplete and the
+// push goes to every edge, any known edge. The broker would confirm a
+// message to such an edge and drop it if the edge has not resubscribed.
+func (r *registry) unconfirmed(user string, now time.Time) string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.reconnectedAt.IsZero() {
+		return ""
+	}
+	stale := func(id string) bool {
+		e := r.edges[id]
+		return e != nil && e.lastSeen.Before(r.reconnectedAt)
+	}
+	if now.Before(r.completeAt) {
+		for id := range r.edges {
+			if stale(id) {
+				return id
+			}
+		}
+		return ""
+	}
+	for id := range r.users[user] {
+		if stale(id) {
+			return id
+		}
+	}
+	return ""
 }
 
 // apply records one announcement.
@@ -154,12 +190,21 @@ func (r *registry) expire(now time.Time) (forgotten []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id, e := range r.edges {
-		if now.Sub(e.lastSeen) > 3*e.interval {
+		// Silence counts only from the last broker reconnect: while
+		// pushsvc was cut off it could not hear anyone.
+		if now.Sub(later(e.lastSeen, r.reconnectedAt)) > 3*e.interval {
 			r.dropEdgeLocked(id)
 			forgotten = append(forgotten, id)
 		}
 	}
 	return forgotten
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // lookup returns the edges holding user, sorted, and whether the registry

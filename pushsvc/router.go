@@ -19,7 +19,7 @@ import (
 
 // Broker is what the Router needs of the broker side; *relay.Pool has it.
 type Broker interface {
-	Subscribe(dest string, h relay.Handler) *relay.Subscription
+	SubscribeQueue(dest, queue string, expires time.Duration, h relay.Handler) *relay.Subscription
 	Send(ctx context.Context, m *relay.Message) error
 	Ready() bool
 	NextConnect() <-chan struct{}
@@ -95,7 +95,9 @@ func NewRouter(cfg RouterConfig, b Broker) (*BrokerRouter, error) {
 			return nil, err
 		}
 	}
-	r.sub = b.Subscribe(relay.RegistryDestination, r.onRegistry)
+	// A durable named queue: registry changes sent while the subscription
+	// moves to another broker connection wait there instead of being lost.
+	r.sub = b.SubscribeQueue(relay.RegistryDestination, "pushgate.registry."+r.id, relay.QueueExpiry, r.onRegistry)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.goBackground(func() { r.markerLoop(ctx) })
@@ -159,6 +161,11 @@ func (r *BrokerRouter) maintain(ctx context.Context) {
 			reconnected = r.broker.NextConnect()
 			r.reg.markIncomplete(time.Now())
 		case now := <-tick.C:
+			if !r.broker.Ready() {
+				// Cut off from the broker, pushsvc hears no edge: their
+				// silence says nothing (pushes are refused meanwhile).
+				continue
+			}
 			for _, e := range r.reg.expire(now) {
 				r.log.Info("forgot silent edge", "edge", e)
 			}
@@ -257,7 +264,12 @@ func (r *BrokerRouter) SendToUser(ctx context.Context, user string, m Message) e
 	if err := r.sync(ctx); err != nil {
 		return err
 	}
-	edges, complete := r.reg.lookup(user, time.Now())
+	now := time.Now()
+	if e := r.reg.unconfirmed(user, now); e != "" {
+		// Sending now could be confirmed by the broker and lost.
+		return fmt.Errorf("%w: edge %s has not announced itself since the broker connection came back", relay.ErrUnavailable, e)
+	}
+	edges, complete := r.reg.lookup(user, now)
 	if !complete {
 		// Spring's "unresolved user destination" broadcast, only while the
 		// registry may miss edges: every edge checks locally.

@@ -19,7 +19,7 @@ const (
 	DefaultConnectTimeout   = 5 * time.Second
 	DefaultReceiptTimeout   = 5 * time.Second
 	DefaultReconnectMin     = 100 * time.Millisecond
-	DefaultReconnectMax     = 5 * time.Second
+	DefaultReconnectMax     = 2 * time.Second // back within 2 s of a broker's return
 	DefaultUnsubscribeDelay = time.Second
 )
 

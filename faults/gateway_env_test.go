@@ -1,0 +1,83 @@
+package faults
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pushgate/pushgate/gateway"
+)
+
+// startGateway runs a gateway with the YAML configuration yaml (its
+// server port is ignored: it listens on an ephemeral port) and returns its
+// host:port. It stops when the test ends.
+func startGateway(t *testing.T, yaml string) string {
+	t.Helper()
+	addr, _ := startGatewayStop(t, yaml)
+	return addr
+}
+
+// startGatewayStop is startGateway that also returns a function stopping
+// the gateway (idempotent; the test's end calls it too).
+func startGatewayStop(t *testing.T, yaml string) (string, func()) {
+	t.Helper()
+	cfg, err := gateway.ParseConfig("faults.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatalf("gateway config: %v", err)
+	}
+	g, err := gateway.New(cfg, gateway.Options{Logger: discard})
+	if err != nil {
+		t.Fatalf("gateway: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx, ln) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("gateway Run: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Errorf("gateway did not stop within 15s")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return ln.Addr().String(), stop
+}
+
+// edgeGatewayYAML routes /web-socket/** to the edges (lb:ws, health-checked
+// every interval) and /api/** to pushsvc.
+func edgeGatewayYAML(e *env, interval time.Duration) string {
+	var edges []string
+	for _, p := range e.edges {
+		edges = append(edges, strconv.Quote("http://"+p.addr))
+	}
+	return `server: {address: 127.0.0.1, port: 7000}
+health: {interval: ` + interval.String() + `, timeout: ` + interval.String() + `, unhealthy_threshold: 1}
+routes:
+  - id: web-socket
+    uri: lb:ws://web-socket
+    predicates: [Path=/web-socket/**]
+    filters: ["RewritePath=/web-socket/(?<path>.*), /${path}"]
+  - id: api
+    uri: lb://pushsvc
+    predicates: [Path=/api/**]
+    filters: [StripPrefix=1]
+discovery:
+  web-socket: {static: [` + strings.Join(edges, ", ") + `]}
+  pushsvc: {static: ["http://` + e.push.httpAddr + `"]}
+`
+}
