@@ -32,6 +32,9 @@ const (
 	DefaultBodyReadTimeout = 30 * time.Second
 	// DefaultDialTimeout bounds connecting to an upstream instance.
 	DefaultDialTimeout = 5 * time.Second
+	// DefaultResponseHeaderTimeout bounds the wait for an upstream's response headers: above
+	// the 25 s a SockJS long poll may hold its response, far below "until the client gives up".
+	DefaultResponseHeaderTimeout = 60 * time.Second
 	// DefaultHealthPath is the path probed by active health checks.
 	DefaultHealthPath = "/readyz"
 	// DefaultHealthInterval is the time between active health checks.
@@ -85,6 +88,10 @@ type Server struct {
 	ShutdownTimeout time.Duration
 	// DialTimeout bounds connecting to an upstream (default 5s).
 	DialTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for an upstream's response headers once the
+	// request is sent (default 60s); beyond it the client gets 504. It must exceed the longest
+	// a SockJS long poll holds its response (the edges' --sockjs-heartbeat, 25s).
+	ResponseHeaderTimeout time.Duration
 	// BodyReadTimeout bounds the pause between two reads of a request body (default 30s); a
 	// stalled body gets 408. It never applies to upgraded connections.
 	BodyReadTimeout time.Duration
@@ -249,20 +256,21 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 		"routes":                      func(k, v *yaml.Node) { routesNode = p.once(routesNode, k, v) },
 		"spring.cloud.gateway.routes": func(k, v *yaml.Node) { routesNode = p.once(routesNode, k, v) },
 		"spring.cloud.gateway.server.webflux.routes": func(k, v *yaml.Node) { routesNode = p.once(routesNode, k, v) },
-		"server.address":             func(_, v *yaml.Node) { cfg.Server.Address = p.str(v) },
-		"server.port":                func(_, v *yaml.Node) { cfg.Server.Port = p.intRange(v, 0, 65535) },
-		"server.max_body_bytes":      func(_, v *yaml.Node) { cfg.Server.MaxBodyBytes = int64(p.intRange(v, 1, 1<<40)) },
-		"server.max_header_bytes":    func(_, v *yaml.Node) { cfg.Server.MaxHeaderBytes = p.intRange(v, 1024, 1<<24) },
-		"server.read_header_timeout": func(_, v *yaml.Node) { cfg.Server.ReadHeaderTimeout = p.duration(v) },
-		"server.idle_timeout":        func(_, v *yaml.Node) { cfg.Server.IdleTimeout = p.duration(v) },
-		"server.shutdown_timeout":    func(_, v *yaml.Node) { cfg.Server.ShutdownTimeout = p.duration(v) },
-		"server.dial_timeout":        func(_, v *yaml.Node) { cfg.Server.DialTimeout = p.duration(v) },
-		"server.body_read_timeout":   func(_, v *yaml.Node) { cfg.Server.BodyReadTimeout = p.duration(v) },
-		"server.compression":         func(k, v *yaml.Node) { p.compression(cfg, k, v) },
-		"server.upstream_host":       func(_, v *yaml.Node) { cfg.Server.UpstreamHost = p.boolean(v) },
-		"server.trusted_proxies":     func(_, v *yaml.Node) { cfg.Server.TrustedProxies = p.prefixes(v) },
-		"discovery":                  func(_, v *yaml.Node) { p.discovery(cfg, v) },
-		"health":                     func(_, v *yaml.Node) { cfg.Health = p.health(v) },
+		"server.address":                 func(_, v *yaml.Node) { cfg.Server.Address = p.str(v) },
+		"server.port":                    func(_, v *yaml.Node) { cfg.Server.Port = p.intRange(v, 0, 65535) },
+		"server.max_body_bytes":          func(_, v *yaml.Node) { cfg.Server.MaxBodyBytes = int64(p.intRange(v, 1, 1<<40)) },
+		"server.max_header_bytes":        func(_, v *yaml.Node) { cfg.Server.MaxHeaderBytes = p.intRange(v, 1024, 1<<24) },
+		"server.read_header_timeout":     func(_, v *yaml.Node) { cfg.Server.ReadHeaderTimeout = p.duration(v) },
+		"server.idle_timeout":            func(_, v *yaml.Node) { cfg.Server.IdleTimeout = p.duration(v) },
+		"server.shutdown_timeout":        func(_, v *yaml.Node) { cfg.Server.ShutdownTimeout = p.duration(v) },
+		"server.dial_timeout":            func(_, v *yaml.Node) { cfg.Server.DialTimeout = p.duration(v) },
+		"server.response_header_timeout": func(_, v *yaml.Node) { cfg.Server.ResponseHeaderTimeout = p.duration(v) },
+		"server.body_read_timeout":       func(_, v *yaml.Node) { cfg.Server.BodyReadTimeout = p.duration(v) },
+		"server.compression":             func(k, v *yaml.Node) { p.compression(cfg, k, v) },
+		"server.upstream_host":           func(_, v *yaml.Node) { cfg.Server.UpstreamHost = p.boolean(v) },
+		"server.trusted_proxies":         func(_, v *yaml.Node) { cfg.Server.TrustedProxies = p.prefixes(v) },
+		"discovery":                      func(_, v *yaml.Node) { p.discovery(cfg, v) },
+		"health":                         func(_, v *yaml.Node) { cfg.Health = p.health(v) },
 	}
 	p.walk(root, "", targets, !cfg.Spring)
 	if routesNode != nil {
@@ -310,6 +318,9 @@ func (c *Config) fillDefaults() error {
 	}
 	if s.DialTimeout == 0 {
 		s.DialTimeout = DefaultDialTimeout
+	}
+	if s.ResponseHeaderTimeout == 0 {
+		s.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
 	}
 	if s.BodyReadTimeout == 0 {
 		s.BodyReadTimeout = DefaultBodyReadTimeout

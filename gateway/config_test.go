@@ -171,7 +171,7 @@ discovery:
 		t.Fatal(err)
 	}
 	want := Server{Address: "127.0.0.1", Port: 7100, MaxBodyBytes: DefaultMaxBodyBytes, MaxHeaderBytes: DefaultMaxHeaderBytes,
-		ReadHeaderTimeout: DefaultReadHeaderTimeout, IdleTimeout: 3 * time.Second, ShutdownTimeout: DefaultShutdownTimeout, DialTimeout: DefaultDialTimeout, BodyReadTimeout: DefaultBodyReadTimeout}
+		ReadHeaderTimeout: DefaultReadHeaderTimeout, IdleTimeout: 3 * time.Second, ShutdownTimeout: DefaultShutdownTimeout, DialTimeout: DefaultDialTimeout, ResponseHeaderTimeout: DefaultResponseHeaderTimeout, BodyReadTimeout: DefaultBodyReadTimeout}
 	if d := cmp.Diff(want, cfg.Server); d != "" {
 		t.Errorf("server (-want +got):\n%s", d)
 	}
@@ -343,7 +343,7 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Server{Port: 7000, MaxBodyBytes: 1 << 20, MaxHeaderBytes: 32 << 10, ReadHeaderTimeout: 10 * time.Second,
-		BodyReadTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, ShutdownTimeout: 10 * time.Second, DialTimeout: 5 * time.Second}
+		BodyReadTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, ShutdownTimeout: 10 * time.Second, DialTimeout: 5 * time.Second, ResponseHeaderTimeout: 60 * time.Second}
 	if d := cmp.Diff(want, cfg.Server); d != "" {
 		t.Errorf("server (-want +got):\n%s", d)
 	}

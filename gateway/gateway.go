@@ -178,9 +178,9 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 	}
 	sort.Slice(g.services, func(i, j int) bool { return g.services[i].name < g.services[j].name })
 	g.router = newRouter(routes)
-	g.transport = newTransport(cfg.Server.DialTimeout)
+	g.transport = newTransport(cfg.Server.DialTimeout, cfg.Server.ResponseHeaderTimeout)
 	g.health = &http.Client{
-		Transport: newTransport(cfg.Server.DialTimeout),
+		Transport: newTransport(cfg.Server.DialTimeout, 0), // checks carry their own timeout
 		// A redirect is an answer; following it could probe another host.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}

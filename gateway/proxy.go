@@ -266,10 +266,11 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // newTransport is the upstream transport. It uses no environment proxy, leaves compression to
-// the client and upstream (the client's Accept-Encoding is forwarded), and has no overall or
-// response-header timeout: SockJS long polls hold the response for about 25 s and WebSockets
-// live for hours.
-func newTransport(dialTimeout time.Duration) *http.Transport {
+// the client and upstream (the client's Accept-Encoding is forwarded), and has no overall
+// timeout, since WebSockets live for hours and streams for minutes; only the wait for response
+// headers is bounded (an upstream that accepts and never answers gets 504), generously, since
+// SockJS long polls hold their response for about 25 s.
+func newTransport(dialTimeout, responseHeaderTimeout time.Duration) *http.Transport {
 	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		DialContext:           d.DialContext,
@@ -278,6 +279,7 @@ func newTransport(dialTimeout time.Duration) *http.Transport {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		ResponseHeaderTimeout: responseHeaderTimeout,
 		DisableCompression:    true,
 	}
 }
