@@ -54,7 +54,9 @@ discovery:
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"gateway", "--config", path, "--log-level", "error"}, io.Discard, io.Discard) }()
+	go func() {
+		done <- run(ctx, []string{"gateway", "--config", path, "--log-level", "error"}, io.Discard, io.Discard)
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
