@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -41,22 +42,64 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.sessions.Add(-1)
 		return // Upgrade has answered the client
 	}
-	// A message may hold several frames; the decoder bounds each frame,
-	// this bounds one message's buffer.
-	conn.SetReadLimit(int64(4 * s.cfg.Limits.MaxFrameBytes))
 	t := &wsTransport{conn: conn, writeTimeout: s.cfg.WriteTimeout}
-	s.serveSession(t, ident, func() ([]byte, error) {
-		for {
-			typ, p, err := conn.ReadMessage()
-			if err != nil {
-				return nil, err
+	// The session gets a goroutine of its own and this handler returns.
+	// While a handler runs, net/http keeps what it holds per connection
+	// alive even after the hijack: its 4 KiB read and write buffers, the
+	// response's 2 KiB buffer, the request and its context, and the deep
+	// stack of its serve goroutine; returning lets all of that go (about a
+	// third of an idle session's memory). s.wg covers the goroutine, as it
+	// covers the session's writer.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		// Messages are read in chunks and fed to the session's decoder as they
+		// arrive, so no whole message is buffered: the decoder bounds each frame
+		// and answers one over the limit with an ERROR, however large the
+		// message carrying it, and a message may hold any number of frames.
+		var msg io.Reader // the message being read; nil between messages
+		var buf []byte    // its chunk buffer; idle sessions hold none
+		s.serveSession(t, ident, func() ([]byte, error) {
+			for {
+				if msg == nil {
+					buf = nil
+					_, r, err := conn.NextReader()
+					if err != nil {
+						return nil, err
+					}
+					msg, buf = r, make([]byte, wsReadChunk)
+				}
+				n, err := msg.Read(buf)
+				if err == io.EOF {
+					msg = nil
+				} else if err != nil {
+					return nil, err
+				}
+				if n > 0 {
+					return buf[:n], nil
+				}
 			}
-			if typ == websocket.TextMessage || typ == websocket.BinaryMessage {
-				return p, nil
+		})
+		// The session has ended and Close has sent the close frame. Closing a
+		// TCP connection with unread client data in it makes the kernel send a
+		// reset, which can destroy the ERROR and close frames on their way to
+		// the client; so first read and discard until the client answers the
+		// close frame or the deadline Close set passes.
+		for {
+			if _, _, err := conn.NextReader(); err != nil {
+				break
 			}
 		}
-	})
+		_ = conn.Close()
+	}()
 }
+
+const (
+	// wsReadChunk is the most of a client message read at once.
+	wsReadChunk = 4 << 10
+	// wsCloseLinger bounds the wait for a client to answer the close frame.
+	wsCloseLinger = 2 * time.Second
+)
 
 // wsTransport is a gorilla WebSocket connection as a session Transport.
 type wsTransport struct {
@@ -89,8 +132,15 @@ func (t *wsTransport) Close(code int, reason string) error {
 		if code == CloseServerShutdown {
 			code = CloseGoingAway
 		}
-		_ = t.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
-		_ = t.conn.Close()
+		err := t.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+		if err != nil {
+			_ = t.conn.Close()
+			return
+		}
+		// The reader goroutine reads on until the client answers the close
+		// frame, then closes the connection (serveWebSocket); this bounds
+		// the wait, and ends a read blocked on a client that is gone.
+		_ = t.conn.SetReadDeadline(time.Now().Add(wsCloseLinger))
 	})
 	return nil
 }
