@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,6 +109,7 @@ func (s *session) close(r closeReason) {
 		s.reason.Store(&r)
 		s.state.Store(stateClosed)
 		close(s.closing)
+		s.out.signal() // the writer waits on the outbox alone
 		s.srv.metrics.closed.WithLabelValues(r.metric).Inc()
 	})
 }
@@ -256,6 +258,7 @@ func (s *session) onConnect(f *Frame) error {
 	case s.clocksChanged <- struct{}{}:
 	default:
 	}
+	s.out.signal()
 
 	c := &Frame{Command: "CONNECTED"}
 	c.Add("version", v.String())
@@ -423,18 +426,33 @@ func (s *session) deliverUser(dest string, m *relay.Message) {
 }
 
 // deliver queues a MESSAGE for one client subscription.
+//
+// One broker message is usually delivered to many sessions (every
+// subscriber of a topic on this edge), and its frame differs between them
+// only in the subscription and ack headers. So it is encoded once per
+// STOMP version (sharedMessageFor) and each session appends the shared
+// bytes around its own headers straight into its outbox: no frame, header
+// slice or buffer is allocated per session. The bytes are exactly those of
+// AppendFrame(messageFrame(...)) (TestSharedMessageMatchesAppendFrame).
 func (s *session) deliver(subID, dest, ack string, m *relay.Message) {
 	if s.state.Load() != stateConnected {
 		return
 	}
+	sm := sharedMessageFor(dest, m)
+	if sm == nil {
+		// Without pushgate's message id each session numbers its own, as
+		// always: nothing to share.
+		id := s.srv.cfg.ID + "-" + strconv.FormatUint(s.srv.msgSeq.Add(1), 36)
+		s.enqueue(AppendFrame(nil, s.version(), messageFrame(subID, dest, ack, id, m)))
+	} else {
+		s.enqueueShared(sm, subID, ack)
+	}
+	s.srv.metrics.messagesOut.Inc()
+}
+
+// messageFrame is the MESSAGE frame a subscription receives for m.
+func messageFrame(subID, dest, ack, id string, m *relay.Message) *Frame {
 	f := &Frame{Command: "MESSAGE", Headers: make([]Header, 0, 8)}
-	id := ""
-	if m.Header != nil {
-		id = m.Header.Get(relay.HeaderMessageID)
-	}
-	if id == "" {
-		id = s.srv.cfg.ID + "-" + strconv.FormatUint(s.srv.msgSeq.Add(1), 36)
-	}
 	f.Add("destination", dest)
 	f.Add("message-id", id)
 	f.Add("subscription", subID)
@@ -453,8 +471,118 @@ func (s *session) deliver(subID, dest, ack string, m *relay.Message) {
 		}
 	}
 	f.Body = m.Body
-	s.enqueue(AppendFrame(nil, s.version(), f))
-	s.srv.metrics.messagesOut.Inc()
+	return f
+}
+
+// sharedMessage is one broker message for one client destination, encoded
+// once per escaping mode: head is the frame up to the per-session headers
+// (command, destination, message-id), tail the rest (content-type, the
+// application's headers, content-length, the body and the NUL).
+type sharedMessage struct {
+	src  *relay.Message // identity: the relay makes one Message per delivery
+	dest string
+	id   string
+	enc  [3]struct {
+		once       sync.Once
+		head, tail []byte
+	}
+}
+
+// sharedMessages caches the message being fanned out, per slot: the relay
+// calls every handler of a delivery in turn on one broker connection's
+// goroutine, so consecutive sessions find it here. A slot per destination
+// hash keeps two broker connections dispatching at once from evicting each
+// other. An entry is valid for exactly its (src, dest): it holds src, so the
+// pointer cannot be reused for another message while cached.
+var (
+	sharedMessages    [16]atomic.Pointer[sharedMessage]
+	sharedMessageSeed = maphash.MakeSeed()
+)
+
+// sharedMessageFor returns m encoded for dest, or nil when m has no
+// pushgate message id.
+func sharedMessageFor(dest string, m *relay.Message) *sharedMessage {
+	if m.Header == nil {
+		return nil
+	}
+	slot := &sharedMessages[maphash.String(sharedMessageSeed, dest)%uint64(len(sharedMessages))]
+	if sm := slot.Load(); sm != nil && sm.src == m && sm.dest == dest {
+		return sm
+	}
+	id := m.Header.Get(relay.HeaderMessageID)
+	if id == "" {
+		return nil
+	}
+	sm := &sharedMessage{src: m, dest: dest, id: id}
+	slot.Store(sm)
+	return sm
+}
+
+// messageEscapeMode is how AppendFrame escapes a MESSAGE's headers for v.
+func messageEscapeMode(v Version) stompEscapeMode {
+	switch v {
+	case V10:
+		return stompEscapeNone
+	case V11:
+		return stompEscape11
+	}
+	return stompEscape12
+}
+
+func appendHeader(dst []byte, name, value string, mode stompEscapeMode) []byte {
+	dst = stompEscape(dst, name, mode)
+	dst = append(dst, ':')
+	dst = stompEscape(dst, value, mode)
+	return append(dst, '\n')
+}
+
+// encoded returns the shared parts for mode, encoding them on first use.
+func (sm *sharedMessage) encoded(mode stompEscapeMode) (head, tail []byte) {
+	e := &sm.enc[mode]
+	e.once.Do(func() {
+		m := sm.src
+		h := append(make([]byte, 0, 16+len(sm.dest)+len(sm.id)+24), "MESSAGE\n"...)
+		h = appendHeader(h, "destination", sm.dest, mode)
+		e.head = appendHeader(h, "message-id", sm.id, mode)
+		t := make([]byte, 0, 64+len(m.ContentType)+len(m.Body))
+		if m.ContentType != "" {
+			t = appendHeader(t, "content-type", m.ContentType, mode)
+		}
+		for i := 0; i < m.Header.Len(); i++ {
+			// content-length is a broker header: AppendFrame writes its own.
+			if k, v := m.Header.GetAt(i); !brokerHeader(k) {
+				t = appendHeader(t, k, v, mode)
+			}
+		}
+		if len(m.Body) > 0 {
+			t = append(t, "content-length:"...)
+			t = strconv.AppendInt(t, int64(len(m.Body)), 10)
+			t = append(t, '\n')
+		}
+		t = append(t, '\n')
+		t = append(t, m.Body...)
+		e.tail = append(t, 0)
+	})
+	return e.head, e.tail
+}
+
+// enqueueShared queues sm for one subscription: the shared head, this
+// subscription's headers, the shared tail.
+func (s *session) enqueueShared(sm *sharedMessage, subID, ack string) {
+	if s.state.Load() == stateClosed {
+		return
+	}
+	mode := messageEscapeMode(s.version())
+	head, tail := sm.encoded(mode)
+	var buf [128]byte
+	mid := appendHeader(buf[:0], "subscription", subID, mode)
+	if ack != "auto" {
+		mid = appendHeader(mid, "ack", sm.id, mode)
+	}
+	if !s.out.push3(head, mid, tail) {
+		s.srv.metrics.drops.WithLabelValues("slow_consumer").Inc()
+		s.close(reasonSlow(s.srv.cfg.MaxQueueBytes))
+	}
 }
 
 // brokerHeader reports whether a header of a broker MESSAGE belongs to the

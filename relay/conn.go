@@ -27,6 +27,9 @@ import (
 // block (with their context) when it is full.
 const outQueueSize = 1024
 
+// maxBatch bounds the frames the writer sends with one flush.
+const maxBatch = 128
+
 // conn keeps one pool slot connected: it dials, runs a link until it
 // fails, backs off and dials again, until the pool closes.
 type conn struct {
@@ -273,8 +276,10 @@ func (l *link) dispatch(f *frame.Frame) {
 		Header:      f.Header,
 		Body:        f.Body,
 	}
-	for _, h := range entry.handlers() {
-		h(m)
+	for _, s := range entry.subscriptions() {
+		if h := s.handler.Load(); h != nil {
+			(*h)(m)
+		}
 	}
 }
 
@@ -310,27 +315,41 @@ func (l *link) writeLoop() {
 			}
 			wrote = false
 		case f := <-l.out:
-			// Write everything queued before flushing: under load many
-			// frames share one syscall.
-			for {
-				if err := l.write(func() error { return fw.Write(f) }); err != nil {
+			// Write what is queued, up to maxBatch frames, before flushing:
+			// under load many frames share one syscall. (Flushing after
+			// each frame, as this loop once did, cost a write syscall per
+			// frame: two per push with brokers that need the no-op SEND.)
+			// The bound renews the write deadline while the queue never
+			// empties.
+			more := true
+			for more {
+				err := l.write(func() error {
+					for n := 0; n < maxBatch; n++ {
+						if err := fw.Write(f); err != nil {
+							return err
+						}
+						select {
+						case f = <-l.out:
+							continue
+						default:
+							more = false
+						}
+						return nil
+					}
+					return nil // the batch is full; f, received, goes first in the next
+				})
+				if err != nil {
 					l.close(err)
 					return
 				}
-				select {
-				case f = <-l.out:
-					continue
-				default:
-				}
-				break
 			}
 			wrote = true
 		}
 	}
 }
 
-// write runs one frame write and flushes the socket buffer, under a write
-// deadline so a stuck broker cannot hold the writer forever.
+// write runs fn, which writes frames, and flushes the socket buffer, under
+// a write deadline so a stuck broker cannot hold the writer forever.
 func (l *link) write(fn func() error) error {
 	_ = l.nc.SetWriteDeadline(time.Now().Add(l.conn.pool.cfg.ReceiptTimeout))
 	if err := fn(); err != nil {

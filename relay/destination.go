@@ -21,9 +21,8 @@ func ValidateDestination(dest string, topicOnly bool) error {
 	if dest == "" {
 		return errors.New("destination: must not be empty")
 	}
-	q := Quote(dest)
 	if len(dest) > MaxDestinationBytes {
-		return fmt.Errorf("destination %s: %d bytes, at most %d allowed", q, len(dest), MaxDestinationBytes)
+		return fmt.Errorf("destination %s: %d bytes, at most %d allowed", Quote(dest), len(dest), MaxDestinationBytes)
 	}
 	var rest string
 	switch {
@@ -32,25 +31,25 @@ func ValidateDestination(dest string, topicOnly bool) error {
 	case strings.HasPrefix(dest, "/queue/") && !topicOnly:
 		rest = dest[len("/queue/"):]
 	case strings.HasPrefix(dest, "/queue/"):
-		return fmt.Errorf("destination %s: a broadcast goes to a /topic/ destination, not a queue", q)
+		return fmt.Errorf("destination %s: a broadcast goes to a /topic/ destination, not a queue", Quote(dest))
 	case topicOnly:
-		return fmt.Errorf("destination %s: must start with /topic/", q)
+		return fmt.Errorf("destination %s: must start with /topic/", Quote(dest))
 	default:
-		return fmt.Errorf("destination %s: must start with /topic/ or /queue/", q)
+		return fmt.Errorf("destination %s: must start with /topic/ or /queue/", Quote(dest))
 	}
 	if rest == "" {
-		return fmt.Errorf("destination %s: needs a name after the prefix", q)
+		return fmt.Errorf("destination %s: needs a name after the prefix", Quote(dest))
 	}
 	for seg := range strings.SplitSeq(rest, "/") {
 		if seg == "" {
-			return fmt.Errorf("destination %s: empty segment (no leading, trailing or double /)", q)
+			return fmt.Errorf("destination %s: empty segment (no leading, trailing or double /)", Quote(dest))
 		}
 		if seg == ".." {
-			return fmt.Errorf("destination %s: \"..\" segment not allowed", q)
+			return fmt.Errorf("destination %s: \"..\" segment not allowed", Quote(dest))
 		}
 		for _, r := range seg {
 			if !isDestinationChar(r) {
-				return fmt.Errorf("destination %s: character %q not allowed (segments use A-Z a-z 0-9 . _ ~ -, separated by /)", q, r)
+				return fmt.Errorf("destination %s: character %q not allowed (segments use A-Z a-z 0-9 . _ ~ -, separated by /)", Quote(dest), r)
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -136,7 +137,7 @@ func (p *Pool) Send(ctx context.Context, m *Message) error {
 			f.Header.Add(k, v)
 		}
 	}
-	f.Header.Set(frame.ContentLength, fmt.Sprint(len(m.Body)))
+	f.Header.Set(frame.ContentLength, strconv.Itoa(len(m.Body)))
 	f.Body = m.Body
 	if err := l.sendConfirmed(ctx, f); err != nil {
 		p.metrics.sends.WithLabelValues("error").Inc()

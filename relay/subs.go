@@ -19,7 +19,16 @@ type brokerSub struct {
 	// headers are extra SUBSCRIBE headers (a durable named queue).
 	headers     []string
 	subscribers map[*Subscription]struct{}
-	snapshot    atomic.Pointer[[]Handler] // copy-on-write, read lock-free on dispatch
+	// snapshot lists the subscriptions for dispatch, which reads it without
+	// a lock. Subscribe appends to it in place: every older snapshot is a
+	// prefix of the newest, so its readers never see that write.
+	// Unsubscribe only clears the subscription's handler, and the list is
+	// rebuilt once the subscriptions that left outnumber those that remain.
+	// (Rebuilding it on every change made a topic's n subscribers cost
+	// O(n²): a quarter of an edge's CPU in a connect storm of 10,000
+	// sessions sharing a topic.)
+	snapshot atomic.Pointer[[]*Subscription]
+	left     int // subscriptions in snapshot that have left
 
 	link  *link  // where the subscription is live or being made; nil when none is up
 	id    string // its STOMP subscription id on link
@@ -29,26 +38,44 @@ type brokerSub struct {
 	unsubTimer *time.Timer
 }
 
-func (e *brokerSub) handlers() []Handler {
-	if hs := e.snapshot.Load(); hs != nil {
-		return *hs
+// subscriptions returns the dispatch list; entries whose handler is nil
+// have left.
+func (e *brokerSub) subscriptions() []*Subscription {
+	if ss := e.snapshot.Load(); ss != nil {
+		return *ss
 	}
 	return nil
 }
 
-func (e *brokerSub) refreshLocked() {
-	hs := make([]Handler, 0, len(e.subscribers))
-	for s := range e.subscribers {
-		hs = append(hs, s.handler)
+// addLocked adds s to the dispatch list.
+func (e *brokerSub) addLocked(s *Subscription) {
+	ss := append(e.subscriptions(), s)
+	e.snapshot.Store(&ss)
+}
+
+// removeLocked takes s, already deleted from subscribers, off dispatch.
+func (e *brokerSub) removeLocked(s *Subscription) {
+	s.handler.Store(nil)
+	e.left++
+	old := e.subscriptions()
+	if e.left <= len(old)/2 {
+		return
 	}
-	e.snapshot.Store(&hs)
+	ss := make([]*Subscription, 0, len(e.subscribers))
+	for _, x := range old {
+		if x.handler.Load() != nil {
+			ss = append(ss, x)
+		}
+	}
+	e.left = 0
+	e.snapshot.Store(&ss)
 }
 
 // Subscription is one local subscriber's share of a broker subscription.
 type Subscription struct {
 	pool    *Pool
 	entry   *brokerSub
-	handler Handler
+	handler atomic.Pointer[Handler] // nil once unsubscribed
 	once    sync.Once
 }
 
@@ -79,7 +106,8 @@ func (p *Pool) SubscribeQueue(dest, queue string, expires time.Duration, h Handl
 }
 
 func (p *Pool) subscribe(dest string, headers []string, h Handler) *Subscription {
-	s := &Subscription{pool: p, handler: h}
+	s := &Subscription{pool: p}
+	s.handler.Store(&h)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e := p.subs[dest]
@@ -93,7 +121,7 @@ func (p *Pool) subscribe(dest string, headers []string, h Handler) *Subscription
 	}
 	s.entry = e
 	e.subscribers[s] = struct{}{}
-	e.refreshLocked()
+	e.addLocked(s)
 	if e.link == nil && !p.closed {
 		if l := p.assignLocked(e); l != nil {
 			p.confirmLocked(l, []*brokerSub{e})
@@ -136,7 +164,7 @@ func (s *Subscription) Unsubscribe() {
 		defer p.mu.Unlock()
 		e := s.entry
 		delete(e.subscribers, s)
-		e.refreshLocked()
+		e.removeLocked(s)
 		if len(e.subscribers) > 0 || p.closed {
 			return
 		}
