@@ -175,8 +175,7 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 // handshake is valid, and the session limit has room. On success the
 // caller owns one session slot and must release it.
 func (s *Server) handshake(w http.ResponseWriter, r *http.Request) (*Identity, bool) {
-	if s.draining.Load() {
-		http.Error(w, "edge is shutting down", http.StatusServiceUnavailable)
+	if s.refuseWhileDraining(w) {
 		return nil, false
 	}
 	if !originAllowed(r, s.cfg.AllowedOrigins) {
@@ -184,24 +183,61 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request) (*Identity, b
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return nil, false
 	}
-	var ident *Identity
-	if token := TokenFromRequest(r); token != "" {
-		id, err := s.auth.Verify(token)
-		if err != nil {
-			s.metrics.authFailures.Inc()
-			s.metrics.refusedHandshakes.WithLabelValues("token").Inc()
-			http.Error(w, "invalid token: "+err.Error(), http.StatusUnauthorized)
-			return nil, false
-		}
-		ident = &id
+	ident, ok := s.checkToken(w, r)
+	if !ok {
+		return nil, false
 	}
-	if s.sessions.Add(1) > int64(s.cfg.MaxSessions) {
-		s.sessions.Add(-1)
+	if !s.takeSession() {
 		s.metrics.refusedHandshakes.WithLabelValues("max_sessions").Inc()
 		http.Error(w, "too many sessions on this edge", http.StatusServiceUnavailable)
 		return nil, false
 	}
 	return ident, true
+}
+
+// refuseWhileDraining answers 503 and reports true once the edge drains.
+func (s *Server) refuseWhileDraining(w http.ResponseWriter) bool {
+	if !s.draining.Load() {
+		return false
+	}
+	http.Error(w, "edge is shutting down", http.StatusServiceUnavailable)
+	return true
+}
+
+// requestIdentity verifies the token a handshake request carries (the
+// access_token parameter or Authorization header); nil without one.
+func (s *Server) requestIdentity(r *http.Request) (*Identity, error) {
+	token := TokenFromRequest(r)
+	if token == "" {
+		return nil, nil
+	}
+	id, err := s.auth.Verify(token)
+	if err != nil {
+		s.metrics.authFailures.Inc()
+		return nil, err
+	}
+	return &id, nil
+}
+
+// checkToken answers 401 for a request whose token is invalid; a request
+// without one passes (its token may come in CONNECT).
+func (s *Server) checkToken(w http.ResponseWriter, r *http.Request) (*Identity, bool) {
+	ident, err := s.requestIdentity(r)
+	if err != nil {
+		s.metrics.refusedHandshakes.WithLabelValues("token").Inc()
+		http.Error(w, "invalid token: "+err.Error(), http.StatusUnauthorized)
+		return nil, false
+	}
+	return ident, true
+}
+
+// takeSession takes one of MaxSessions slots; serveSession gives it back.
+func (s *Server) takeSession() bool {
+	if s.sessions.Add(1) > int64(s.cfg.MaxSessions) {
+		s.sessions.Add(-1)
+		return false
+	}
+	return true
 }
 
 // serveSession runs a session on t until it ends. read returns the next

@@ -22,17 +22,11 @@ func (s *Server) sockJSConfig() SockJSConfig {
 // invalid token (401), before the SockJS handler creates any session.
 func (s *Server) admit(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.draining.Load() {
-			http.Error(w, "edge is shutting down", http.StatusServiceUnavailable)
+		if s.refuseWhileDraining(w) {
 			return
 		}
-		if token := TokenFromRequest(r); token != "" {
-			if _, err := s.auth.Verify(token); err != nil {
-				s.metrics.authFailures.Inc()
-				s.metrics.refusedHandshakes.WithLabelValues("token").Inc()
-				http.Error(w, "invalid token: "+err.Error(), http.StatusUnauthorized)
-				return
-			}
+		if _, ok := s.checkToken(w, r); !ok {
+			return
 		}
 		h.ServeHTTP(w, r)
 	})
@@ -41,17 +35,14 @@ func (s *Server) admit(h http.Handler) http.Handler {
 // serveSockJS runs a STOMP session over a new SockJS session; r is the
 // request that opened it.
 func (s *Server) serveSockJS(t Transport, r *http.Request, recv func() ([]byte, error)) {
-	var ident *Identity
-	if token := TokenFromRequest(r); token != "" {
-		id, err := s.auth.Verify(token)
-		if err != nil {
-			_ = t.Close(CloseProtocolError, "invalid token")
-			return
-		}
-		ident = &id
+	// admit checked the token already; a token that expired in between
+	// is refused here.
+	ident, err := s.requestIdentity(r)
+	if err != nil {
+		_ = t.Close(CloseProtocolError, "invalid token")
+		return
 	}
-	if s.sessions.Add(1) > int64(s.cfg.MaxSessions) {
-		s.sessions.Add(-1)
+	if !s.takeSession() {
 		_ = t.Close(CloseServerShutdown, "too many sessions on this edge")
 		return
 	}
