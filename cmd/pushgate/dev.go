@@ -12,7 +12,6 @@ import (
 
 	"github.com/pushgate/pushgate/broker"
 	"github.com/pushgate/pushgate/edge"
-	"github.com/pushgate/pushgate/pushsvc"
 	"github.com/pushgate/pushgate/web"
 )
 
@@ -100,44 +99,20 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer pool.Close()
-	router, err := pushsvc.NewRouter(pushsvc.RouterConfig{Settle: pf.settle, Logger: log, Registerer: reg}, pool)
-	if err != nil {
-		return err
-	}
-	defer router.Close()
 	secret := []byte(ef.secret)
-	api, err := pushsvc.NewServer(pushsvc.Config{
-		APIToken:           pf.apiToken,
-		InsecureNoAPIToken: pf.insecure,
-		MaxPayloadBytes:    pf.maxPayload,
-		DevTokens:          func(user string) (string, error) { return edge.IssueToken(secret, user, devTokenTTL) },
-		Ready:              router.Ready,
-		Logger:             log,
-		Registerer:         reg,
-		Gatherer:           reg,
-	}, router)
+	devTokens := func(user string) (string, error) { return edge.IssueToken(secret, user, devTokenTTL) }
+	ps, err := pf.start(pool, *grpcAddr, *httpAddr, devTokens, reg, log)
 	if err != nil {
 		return err
 	}
-	gl, err := net.Listen("tcp", *grpcAddr)
-	if err != nil {
-		return err
-	}
-	hl, err := net.Listen("tcp", *httpAddr)
-	if err != nil {
-		gl.Close()
-		return err
-	}
-	serve = append(serve,
-		func(ctx context.Context) error { return api.ServeGRPC(ctx, gl) },
-		func(ctx context.Context) error { return api.ServeHTTP(ctx, hl) },
-	)
-	gw, gwAddr, err := devGateway(*gatewayAddr, edgeURLs, "http://"+hl.Addr().String(), log)
+	defer ps.router.Close()
+	serve = append(serve, ps.serve()...)
+	gw, gwAddr, err := devGateway(*gatewayAddr, edgeURLs, "http://"+ps.http.Addr().String(), log)
 	if err != nil {
 		return err
 	}
 	serve = append(serve, gw)
-	printDevBanner(stdout, gwAddr, edgeURLs, gl.Addr().String(), hl.Addr().String())
+	printDevBanner(stdout, gwAddr, edgeURLs, ps.grpc.Addr().String(), ps.http.Addr().String())
 	return runAll(ctx, serve...)
 }
 

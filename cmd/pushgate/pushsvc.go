@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pushgate/pushgate/pushsvc"
+	"github.com/pushgate/pushgate/relay"
 )
 
 // pushsvcFlags are the push service's flags, shared by `pushsvc` and `dev`.
@@ -51,35 +55,67 @@ func runPushsvc(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer pool.Close()
-	router, err := pushsvc.NewRouter(pushsvc.RouterConfig{Settle: pf.settle, Logger: log, Registerer: reg}, pool)
+	ps, err := pf.start(pool, *grpcAddr, *httpAddr, nil, reg, log)
 	if err != nil {
 		return err
 	}
-	defer router.Close()
-	srv, err := pushsvc.NewServer(pushsvc.Config{
+	defer ps.router.Close()
+	log.Info("pushsvc listening", "grpc", ps.grpc.Addr().String(), "http", ps.http.Addr().String())
+	return runAll(ctx, ps.serve()...)
+}
+
+// pushService is a push service ready to serve: its router, its server
+// and the listeners of both.
+type pushService struct {
+	router     *pushsvc.BrokerRouter
+	srv        *pushsvc.Server
+	grpc, http net.Listener
+}
+
+// start builds the push service on pool and listens on its two addresses;
+// devTokens is non-nil only in `pushgate dev`. The caller closes router.
+func (pf *pushsvcFlags) start(pool *relay.Pool, grpcAddr, httpAddr string, devTokens func(string) (string, error), reg *prometheus.Registry, log *slog.Logger) (*pushService, error) {
+	router, err := pushsvc.NewRouter(pushsvc.RouterConfig{Settle: pf.settle, Logger: log, Registerer: reg}, pool)
+	if err != nil {
+		return nil, err
+	}
+	ps := &pushService{router: router}
+	if err := ps.listen(pf, devTokens, grpcAddr, httpAddr, reg, log); err != nil {
+		router.Close()
+		return nil, err
+	}
+	return ps, nil
+}
+
+func (ps *pushService) listen(pf *pushsvcFlags, devTokens func(string) (string, error), grpcAddr, httpAddr string, reg *prometheus.Registry, log *slog.Logger) error {
+	var err error
+	ps.srv, err = pushsvc.NewServer(pushsvc.Config{
 		APIToken:           pf.apiToken,
 		InsecureNoAPIToken: pf.insecure,
 		MaxPayloadBytes:    pf.maxPayload,
-		Ready:              router.Ready,
+		DevTokens:          devTokens,
+		Ready:              ps.router.Ready,
 		Logger:             log,
 		Registerer:         reg,
 		Gatherer:           reg,
-	}, router)
+	}, ps.router)
 	if err != nil {
 		return err
 	}
-	gl, err := net.Listen("tcp", *grpcAddr)
-	if err != nil {
+	if ps.grpc, err = net.Listen("tcp", grpcAddr); err != nil {
 		return err
 	}
-	hl, err := net.Listen("tcp", *httpAddr)
-	if err != nil {
-		gl.Close()
+	if ps.http, err = net.Listen("tcp", httpAddr); err != nil {
+		ps.grpc.Close()
 		return err
 	}
-	log.Info("pushsvc listening", "grpc", gl.Addr().String(), "http", hl.Addr().String())
-	return runAll(ctx,
-		func(ctx context.Context) error { return srv.ServeGRPC(ctx, gl) },
-		func(ctx context.Context) error { return srv.ServeHTTP(ctx, hl) },
-	)
+	return nil
+}
+
+// serve returns the functions that serve gRPC and HTTP, for runAll.
+func (ps *pushService) serve() []func(context.Context) error {
+	return []func(context.Context) error{
+		func(ctx context.Context) error { return ps.srv.ServeGRPC(ctx, ps.grpc) },
+		func(ctx context.Context) error { return ps.srv.ServeHTTP(ctx, ps.http) },
+	}
 }
