@@ -16,6 +16,8 @@ bin=${PUSHGATE_BIN:-/tmp/pushgate-browser}
 export CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 
 log() { printf 'browser-test: %s\n' "$*" >&2; }
+# shellcheck source=../dev-server.sh
+. "$root/test/dev-server.sh"
 
 # --- the browser: install it where we may, never skip in CI.
 if [ ! -x "$CHROMIUM" ]; then
@@ -45,10 +47,9 @@ rm -f "$artifacts"/*.png "$artifacts"/*.log
 # --- the server: a fresh `pushgate dev` unless one was named.
 if [ -z "${PUSHGATE_URL:-}" ]; then
 	export PUSHGATE_URL=http://127.0.0.1:7000
-	ready() { node -e 'fetch(process.argv[1]).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "$PUSHGATE_URL/readyz"; }
 	# Something already on :7000 (a `make run` left open?) would be tested
 	# instead of this tree's code.
-	if node -e 'fetch(process.argv[1]).then(() => process.exit(0), () => process.exit(1))' "$PUSHGATE_URL/"; then
+	if answers "$PUSHGATE_URL/"; then
 		log "FAIL: something already answers at $PUSHGATE_URL; stop it, or set PUSHGATE_URL to test it"
 		exit 1
 	fi
@@ -56,38 +57,7 @@ if [ -z "${PUSHGATE_URL:-}" ]; then
 		log "building the demo page bundle"
 		(cd "$root/web" && npm ci --no-audit --no-fund --loglevel=error && npm run build)
 	fi
-	log "building $bin"
-	(cd "$root" && go build -o "$bin" ./cmd/pushgate)
-
-	log "starting pushgate dev (log: $artifacts/pushgate.log)"
-	"$bin" dev >"$artifacts/pushgate.log" 2>&1 &
-	server=$!
-	stop_server() {
-		kill "$server" 2>/dev/null || return 0
-		# A graceful shutdown gets 10 s; a hung one does not hang the build.
-		for _ in $(seq 1 20); do
-			kill -0 "$server" 2>/dev/null || break
-			sleep 0.5
-		done
-		kill -9 "$server" 2>/dev/null || true
-		wait "$server" 2>/dev/null || true
-	}
-	trap stop_server EXIT
-
-	for _ in $(seq 1 60); do
-		ready && break
-		if ! kill -0 "$server" 2>/dev/null; then
-			log "FAIL: pushgate dev exited early:"
-			tail -n 40 "$artifacts/pushgate.log" >&2
-			exit 1
-		fi
-		sleep 0.5
-	done
-	if ! ready; then
-		log "FAIL: $PUSHGATE_URL/readyz not ready after 30 s:"
-		tail -n 40 "$artifacts/pushgate.log" >&2
-		exit 1
-	fi
+	start_dev "$bin" "$artifacts/pushgate.log" "$PUSHGATE_URL"
 fi
 
 log "testing $PUSHGATE_URL with $CHROMIUM"

@@ -17,6 +17,8 @@ bin=${PUSHGATE_BIN:-/tmp/pushgate-node-test}
 log_file=${NODE_TEST_LOG:-/tmp/pushgate-node-test.log}
 
 log() { printf 'node-test: %s\n' "$*" >&2; }
+# shellcheck source=../dev-server.sh
+. "$root/test/dev-server.sh"
 
 cd "$here"
 if [ -f package-lock.json ]; then
@@ -35,52 +37,18 @@ if [ -z "${PUSHGATE_EDGE_URL:-}" ]; then
 	export PUSHGATE_REST_URL="http://127.0.0.1:$http_port"
 	export PUSHGATE_TOKEN_URL="$PUSHGATE_REST_URL/dev/token"
 
-	ready() { node -e 'fetch(process.argv[1]).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "$1/readyz"; }
-	if node -e 'fetch(process.argv[1]).then(() => process.exit(0), () => process.exit(1))' "$PUSHGATE_EDGE_URL/healthz"; then
+	if answers "$PUSHGATE_EDGE_URL/healthz"; then
 		log "FAIL: something already answers at $PUSHGATE_EDGE_URL; stop it, or choose other ports"
 		exit 1
 	fi
-
-	log "building $bin"
-	(cd "$root" && go build -o "$bin" ./cmd/pushgate)
-
-	log "starting pushgate dev (log: $log_file)"
 	# --max-payload-bytes: the xhr-streaming test pushes 200 KiB (past the
 	# edge's 128 KiB streaming response limit); pushsvc's default is 56 KiB.
-	"$bin" dev \
+	start_dev "$bin" "$log_file" "$PUSHGATE_EDGE_URL $PUSHGATE_REST_URL" \
 		--gateway-listen "127.0.0.1:$gateway_port" \
 		--edge-listen "$edge_listen" \
 		--grpc "127.0.0.1:$grpc_port" \
 		--http "127.0.0.1:$http_port" \
-		--max-payload-bytes 1048576 \
-		>"$log_file" 2>&1 &
-	server=$!
-	stop_server() {
-		kill "$server" 2>/dev/null || return 0
-		# A graceful shutdown gets 10 s; a hung one does not hang the build.
-		for _ in $(seq 1 20); do
-			kill -0 "$server" 2>/dev/null || break
-			sleep 0.5
-		done
-		kill -9 "$server" 2>/dev/null || true
-		wait "$server" 2>/dev/null || true
-	}
-	trap stop_server EXIT
-
-	for _ in $(seq 1 60); do
-		ready "$PUSHGATE_EDGE_URL" && ready "$PUSHGATE_REST_URL" && break
-		if ! kill -0 "$server" 2>/dev/null; then
-			log "FAIL: pushgate dev exited early:"
-			tail -n 40 "$log_file" >&2
-			exit 1
-		fi
-		sleep 0.5
-	done
-	if ! { ready "$PUSHGATE_EDGE_URL" && ready "$PUSHGATE_REST_URL"; }; then
-		log "FAIL: $PUSHGATE_EDGE_URL or $PUSHGATE_REST_URL not ready after 30 s:"
-		tail -n 40 "$log_file" >&2
-		exit 1
-	fi
+		--max-payload-bytes 1048576
 fi
 
 log "testing edge $PUSHGATE_EDGE_URL, REST $PUSHGATE_REST_URL"
