@@ -23,6 +23,7 @@ type Broker interface {
 	Send(ctx context.Context, m *relay.Message) error
 	Ready() bool
 	NextConnect() <-chan struct{}
+	Outages() uint64
 }
 
 var _ Broker = (*relay.Pool)(nil)
@@ -146,20 +147,27 @@ func (r *BrokerRouter) onRegistry(m *relay.Message) {
 }
 
 // maintain forgets silent edges, and distrusts the registry after every
-// broker reconnect, when announcements may have been lost.
+// return from a broker outage, when announcements may have been lost.
 func (r *BrokerRouter) maintain(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	// Fetched once and again only after it fires, so a reconnect that
 	// happens while a tick is handled is not missed.
 	reconnected := r.broker.NextConnect()
+	// Only a return from an outage counts: a connection coming up beside
+	// others (the second of the pool at start) lost nothing, and treating it
+	// as a return would refuse pushes to edges heard a moment before.
+	outages := r.broker.Outages()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-reconnected:
 			reconnected = r.broker.NextConnect()
-			r.reg.markIncomplete(time.Now())
+			if o := r.broker.Outages(); o != outages {
+				outages = o
+				r.reg.markIncomplete(time.Now())
+			}
 		case now := <-tick.C:
 			if !r.broker.Ready() {
 				// Cut off from the broker, pushsvc hears no edge: their

@@ -29,6 +29,7 @@ type Pool struct {
 	subs   map[string]*brokerSub // destination → entry
 	closed bool
 
+	outages  uint64        // times the last link went down (guarded by mu)
 	rr       atomic.Uint64 // round robin over links for sends
 	nextSub  atomic.Uint64
 	upSignal chan struct{} // closed and replaced whenever a link comes up
@@ -206,6 +207,9 @@ func (p *Pool) linkDown(l *link) {
 	for i, x := range p.links {
 		if x == l {
 			p.links = append(p.links[:i], p.links[i+1:]...)
+			if len(p.links) == 0 {
+				p.outages++
+			}
 			break
 		}
 	}
@@ -244,4 +248,16 @@ func (p *Pool) LocalAddrs() []string {
 		out = append(out, l.nc.LocalAddr().String())
 	}
 	return out
+}
+
+// Outages returns how many times the pool lost its last broker connection.
+// While no connection is up, subscriptions that do not keep their messages
+// in a named queue miss what is sent; a changed count after NextConnect
+// tells an owner that it came back from such an outage, while a
+// connection that comes up beside others (the pool's second at start, or
+// one replacing a lost one) does not change it.
+func (p *Pool) Outages() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.outages
 }

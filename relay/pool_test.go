@@ -189,3 +189,17 @@ func TestSubscribeQueueKeepsMessagesAcrossAConnectionLoss(t *testing.T) {
 	waitFor(t, 10*time.Second, "the message sent in the gap", func() bool { return got.Load() == 1 })
 	s.Unsubscribe()
 }
+
+func TestPoolCountsOutagesNotSecondConnections(t *testing.T) {
+	b := testbroker.Embedded(t)
+	p := newPool(t, b.URL(), nil)
+	waitFor(t, 5*time.Second, "both connections", func() bool { return p.Connected() == DefaultConnections })
+	if n := p.Outages(); n != 0 {
+		t.Fatalf("outages after start = %d, want 0", n)
+	}
+	testbroker.RestartEmbedded(t, b, 50*time.Millisecond)
+	waitFor(t, 5*time.Second, "reconnect", func() bool { return p.Connected() == DefaultConnections })
+	if n := p.Outages(); n != 1 {
+		t.Fatalf("outages after a broker restart = %d, want 1", n)
+	}
+}
