@@ -21,6 +21,7 @@ const (
 	DefaultReconnectMin     = 100 * time.Millisecond
 	DefaultReconnectMax     = 2 * time.Second // back within 2 s of a broker's return
 	DefaultUnsubscribeDelay = time.Second
+	DefaultMaxWaitingSends  = 16384
 )
 
 // Config configures a Pool. Zero fields take the defaults above.
@@ -46,6 +47,11 @@ type Config struct {
 	// local subscriber, so that a client that resubscribes at once (a page
 	// reload) does not cost the broker an UNSUBSCRIBE and a SUBSCRIBE.
 	UnsubscribeDelay time.Duration
+	// MaxWaitingSends bounds the sends to one destination that wait for
+	// their turn while earlier ones await the broker's RECEIPT; past it,
+	// Send fails with ErrUnavailable rather than queue without limit behind
+	// a broker that has stopped confirming.
+	MaxWaitingSends int
 	// Name identifies this pool's owner in logs and metrics (an edge id, or
 	// "pushsvc").
 	Name string
@@ -147,6 +153,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.UnsubscribeDelay == 0 {
 		c.UnsubscribeDelay = DefaultUnsubscribeDelay
+	}
+	if c.MaxWaitingSends == 0 {
+		c.MaxWaitingSends = DefaultMaxWaitingSends
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

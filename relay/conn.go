@@ -269,18 +269,29 @@ func (l *link) dispatch(f *frame.Frame) {
 	if entry == nil {
 		return // unsubscribed meanwhile
 	}
-	l.conn.pool.metrics.received.Inc()
-	m := &Message{
-		Destination: f.Header.Get(frame.Destination),
+	metrics := l.conn.pool.metrics
+	deliver := func(m *Message) {
+		metrics.received.Inc()
+		for _, s := range entry.subscriptions() {
+			if h := s.handler.Load(); h != nil {
+				(*h)(m)
+			}
+		}
+	}
+	dest := f.Header.Get(frame.Destination)
+	if _, ok := f.Header.Contains(HeaderBatch); ok {
+		if err := decodeBatch(dest, f.Body, deliver); err != nil {
+			l.conn.log.Warn("dropping malformed batch from broker", "destination", dest, "err", err)
+			metrics.malformed.Inc()
+		}
+		return
+	}
+	deliver(&Message{
+		Destination: dest,
 		ContentType: f.Header.Get(frame.ContentType),
 		Header:      f.Header,
 		Body:        f.Body,
-	}
-	for _, s := range entry.subscriptions() {
-		if h := s.handler.Load(); h != nil {
-			(*h)(m)
-		}
-	}
+	})
 }
 
 func (l *link) complete(id string, err error) {

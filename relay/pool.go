@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"strconv"
 	"sync"
 	"sync/atomic"
-
-	"github.com/go-stomp/stomp/v3/frame"
 )
 
 // Pool is a small, fixed set of broker connections shared by every session
@@ -21,8 +18,13 @@ type Pool struct {
 	conns   []*conn
 	metrics *metrics
 
+	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	sendMu     sync.Mutex
+	publishers map[string]*publisher // destination and order key → its sends
+	sendClosed bool
 
 	mu     sync.Mutex
 	links  []*link               // links that are up, in no particular order
@@ -43,9 +45,10 @@ func New(cfg Config) (*Pool, error) {
 		return nil, err
 	}
 	p := &Pool{
-		cfg:      cfg,
-		subs:     make(map[string]*brokerSub),
-		upSignal: make(chan struct{}),
+		cfg:        cfg,
+		subs:       make(map[string]*brokerSub),
+		publishers: make(map[string]*publisher),
+		upSignal:   make(chan struct{}),
 	}
 	p.metrics = newMetrics(p)
 	if cfg.Registerer != nil {
@@ -54,7 +57,7 @@ func New(cfg Config) (*Pool, error) {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p.cancel = cancel
+	p.ctx, p.cancel = ctx, cancel
 	for i := 0; i < cfg.Connections; i++ {
 		c := &conn{pool: p, index: i, log: cfg.Logger.With("pool", cfg.Name)}
 		p.conns = append(p.conns, c)
@@ -82,6 +85,7 @@ func (p *Pool) Close() error {
 		}
 	}
 	p.mu.Unlock()
+	p.closeSends()
 	p.cancel()
 	p.wg.Wait()
 	return nil
@@ -117,35 +121,6 @@ func (p *Pool) WaitReady(ctx context.Context) error {
 			return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 		}
 	}
-}
-
-// Send publishes m and returns once the broker has confirmed it with a
-// RECEIPT (for RabbitMQ: routed to every queue bound at that moment). With
-// no connection up it fails at once with ErrUnavailable.
-func (p *Pool) Send(ctx context.Context, m *Message) error {
-	l := p.pickLink(m.OrderKey)
-	if l == nil {
-		p.metrics.sends.WithLabelValues("unavailable").Inc()
-		return fmt.Errorf("%w: no broker connection", ErrUnavailable)
-	}
-	f := frame.New(frame.SEND, frame.Destination, m.Destination)
-	if m.ContentType != "" {
-		f.Header.Set(frame.ContentType, m.ContentType)
-	}
-	if m.Header != nil {
-		for i := 0; i < m.Header.Len(); i++ {
-			k, v := m.Header.GetAt(i)
-			f.Header.Add(k, v)
-		}
-	}
-	f.Header.Set(frame.ContentLength, strconv.Itoa(len(m.Body)))
-	f.Body = m.Body
-	if err := l.sendConfirmed(ctx, f); err != nil {
-		p.metrics.sends.WithLabelValues("error").Inc()
-		return err
-	}
-	p.metrics.sends.WithLabelValues("ok").Inc()
-	return nil
 }
 
 // pickLink chooses the link for a send: the key's link when it is up, so
