@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -289,6 +291,9 @@ func (s *Server) deliverToUser(m *relay.Message) {
 	if err != nil || dest == "" {
 		s.log.Warn("dropping malformed user message", "err", err)
 		return
+	}
+	if skip := m.Header.Get(relay.HeaderSkipEdges); skip != "" && slices.Contains(strings.Split(skip, ","), s.cfg.ID) {
+		return // this edge got the message at its own address
 	}
 	s.hub.forUser(user, func(sess *session) { sess.deliverUser(dest, m) })
 }

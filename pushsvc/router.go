@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +23,7 @@ import (
 type Broker interface {
 	SubscribeQueue(dest, queue string, expires time.Duration, h relay.Handler) *relay.Subscription
 	Send(ctx context.Context, m *relay.Message) error
+	SendAsync(ctx context.Context, m *relay.Message) <-chan error
 	Ready() bool
 	NextConnect() <-chan struct{}
 	Outages() uint64
@@ -265,66 +268,111 @@ func (r *BrokerRouter) roundTrip(ctx context.Context) error {
 // SendToUser delivers m to every session of user subscribed to
 // "/user"+m.Destination, on whichever edges hold them. A user that no edge
 // holds costs nothing and is not an error.
+//
+// The edges that hold the user when the call starts get the message at
+// once, while the ordering marker (sync) is under way: a session those
+// edges hold is in their hub before the broker confirmed its announcement,
+// so it gets the message whichever arrives first. After the marker, edges
+// that announced the user meanwhile get it too. The caller thus waits for
+// the slower of the two round trips instead of their sum.
 func (r *BrokerRouter) SendToUser(ctx context.Context, user string, m Message) error {
 	if !r.broker.Ready() {
 		return fmt.Errorf("%w: no broker connection", relay.ErrUnavailable)
-	}
-	if err := r.sync(ctx); err != nil {
-		return err
-	}
-	now := time.Now()
-	if e := r.reg.unconfirmed(user, now); e != "" {
-		// Sending now could be confirmed by the broker and lost.
-		return fmt.Errorf("%w: edge %s has not announced itself since the broker connection came back", relay.ErrUnavailable, e)
-	}
-	edges, complete := r.reg.lookup(user, now)
-	if !complete {
-		// Spring's "unresolved user destination" broadcast, only while the
-		// registry may miss edges: every edge checks locally.
-		r.metrics.userSends.WithLabelValues("all_edges").Inc()
-		return r.send(ctx, relay.AllEdgesDestination, user, m)
-	}
-	if len(edges) == 0 {
-		r.metrics.userSends.WithLabelValues("offline").Inc()
-		return nil
-	}
-	r.metrics.userSends.WithLabelValues("resolved").Inc()
-	if len(edges) == 1 {
-		return r.send(ctx, relay.EdgeDestination(edges[0]), user, m)
-	}
-	errs := make(chan error, len(edges))
-	for _, e := range edges {
-		go func() { errs <- r.send(ctx, relay.EdgeDestination(e), user, m) }()
-	}
-	var all []error
-	for range edges {
-		if err := <-errs; err != nil {
-			all = append(all, err)
-		}
-	}
-	return errors.Join(all...)
-}
-
-// Broadcast delivers m to every session subscribed to m.Destination.
-func (r *BrokerRouter) Broadcast(ctx context.Context, m Message) error {
-	return r.send(ctx, relay.TopicDestination(m.Destination), "", m)
-}
-
-func (r *BrokerRouter) send(ctx context.Context, dest, user string, m Message) error {
-	h := frame.NewHeader(relay.HeaderMessageID, m.ID, relay.HeaderOrigin, r.id)
-	if user != "" {
-		h.Add(relay.HeaderUser, relay.EncodeUser(user))
-		h.Add(relay.HeaderUserDestination, m.Destination)
-	}
-	for k, v := range m.Headers {
-		h.Add(k, v)
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, r.cfg.Timeout)
 		defer cancel()
 	}
-	return r.broker.Send(ctx, &relay.Message{Destination: dest, ContentType: m.ContentType, Header: h, Body: m.Body})
+	var (
+		sent    []string // edges already sent to
+		pending []<-chan error
+	)
+	now := time.Now()
+	if r.reg.unconfirmed(user, now) == "" {
+		if edges, complete := r.reg.lookup(user, now); complete {
+			for _, e := range edges {
+				pending = append(pending, r.sendAsync(ctx, relay.EdgeDestination(e), user, m, nil))
+			}
+			sent = edges
+		}
+	}
+	if testHookAfterEarlySends != nil {
+		testHookAfterEarlySends()
+	}
+	err := r.sync(ctx)
+	if err == nil {
+		var more []<-chan error
+		more, err = r.sendAfterSync(ctx, user, m, sent)
+		pending = append(pending, more...)
+	}
+	errs := []error{err}
+	for _, ch := range pending {
+		errs = append(errs, <-ch) // each channel answers, at the latest when ctx ends
+	}
+	return errors.Join(errs...)
+}
+
+// testHookAfterEarlySends, when set by a test, runs between the early sends
+// of SendToUser and its marker, where the registry may change.
+var testHookAfterEarlySends func()
+
+// sendAfterSync sends m to the edges the registry names for user now that
+// it is in order, except those already sent to.
+func (r *BrokerRouter) sendAfterSync(ctx context.Context, user string, m Message, sent []string) ([]<-chan error, error) {
+	now := time.Now()
+	if e := r.reg.unconfirmed(user, now); e != "" {
+		// Sending now could be confirmed by the broker and lost.
+		return nil, fmt.Errorf("%w: edge %s has not announced itself since the broker connection came back", relay.ErrUnavailable, e)
+	}
+	edges, complete := r.reg.lookup(user, now)
+	if !complete {
+		// Spring's "unresolved user destination" broadcast, only while the
+		// registry may miss edges: every edge checks locally, and those
+		// sent to already skip it.
+		r.metrics.userSends.WithLabelValues("all_edges").Inc()
+		return []<-chan error{r.sendAsync(ctx, relay.AllEdgesDestination, user, m, sent)}, nil
+	}
+	if len(edges) == 0 && len(sent) == 0 {
+		r.metrics.userSends.WithLabelValues("offline").Inc()
+		return nil, nil
+	}
+	r.metrics.userSends.WithLabelValues("resolved").Inc()
+	var pending []<-chan error
+	for _, e := range edges {
+		if !slices.Contains(sent, e) {
+			pending = append(pending, r.sendAsync(ctx, relay.EdgeDestination(e), user, m, nil))
+		}
+	}
+	return pending, nil
+}
+
+// Broadcast delivers m to every session subscribed to m.Destination.
+func (r *BrokerRouter) Broadcast(ctx context.Context, m Message) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.cfg.Timeout)
+		defer cancel()
+	}
+	return <-r.sendAsync(ctx, relay.TopicDestination(m.Destination), "", m, nil)
+}
+
+// sendAsync publishes m to the broker destination dest, for user when not
+// empty; edges listed in skip ignore it. ctx must have a deadline: the
+// channel answers by then.
+func (r *BrokerRouter) sendAsync(ctx context.Context, dest, user string, m Message, skip []string) <-chan error {
+	h := frame.NewHeader(relay.HeaderMessageID, m.ID, relay.HeaderOrigin, r.id)
+	if user != "" {
+		h.Add(relay.HeaderUser, relay.EncodeUser(user))
+		h.Add(relay.HeaderUserDestination, m.Destination)
+	}
+	if len(skip) > 0 {
+		h.Add(relay.HeaderSkipEdges, strings.Join(skip, ","))
+	}
+	for k, v := range m.Headers {
+		h.Add(k, v)
+	}
+	return r.broker.SendAsync(ctx, &relay.Message{Destination: dest, ContentType: m.ContentType, Header: h, Body: m.Body})
 }
 
 type routerMetrics struct {

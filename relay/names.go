@@ -48,6 +48,9 @@ const (
 	HeaderMessageID = "pushgate-message-id"
 	// HeaderOrigin names the edge or pushsvc instance that sent a message.
 	HeaderOrigin = "pushgate-origin"
+	// HeaderSkipEdges, on a user message to AllEdgesDestination, lists
+	// (comma-separated) the edges that already got it at their own address.
+	HeaderSkipEdges = "pushgate-skip-edges"
 )
 
 // EdgeDestination returns the broker address of the edge with the given id.
