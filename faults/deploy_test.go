@@ -153,9 +153,15 @@ func testEdgeDeploy(t *testing.T, brokerURL string) {
 		}()
 	}
 
-	// While draining: not ready, and no new session gets in.
-	if code := httpStatus("http://" + drained.addr + "/readyz"); code == http.StatusOK {
-		t.Errorf("draining edge /readyz: %d, want 503 or no answer", code)
+	// While draining: not ready, and no new session gets in. (sigterm runs
+	// on its own goroutine, so allow it a moment to begin.)
+	notReady := time.Now().Add(time.Second)
+	for httpStatus("http://"+drained.addr+"/readyz") == http.StatusOK {
+		if time.Now().After(notReady) {
+			t.Errorf("draining edge /readyz still 200 a second after SIGTERM, want 503 or no answer")
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 	if c, _, err := dialSession("ws://"+drained.addr, "late", testenv.Token(t, "late")); err == nil {
 		c.Close()
