@@ -22,6 +22,7 @@
 #   BASE_REF  also run the pushgate systems with a binary built from this git ref
 #             (labels base-pushgate-*): before/after figures from one run
 #   BASE_BIN  the same with a pushgate binary built elsewhere
+#   SCENARIOS which pushgate scenarios to run (default: "conns fanout push")
 #   PPROF=1   start edges and pushsvc with --pprof-listen and save CPU profiles
 #             of the unthrottled modes under the run's directory
 #   OUT       results directory (default bench/results/<time>)
@@ -35,6 +36,8 @@ case "$SET" in quick | full) ;; *) echo "usage: $0 quick|full" >&2; exit 2 ;; es
 DEFAULT_SYSTEMS="pushgate-embedded pushgate-rabbitmq webstomp rabbitmq-stomp sockjs"
 if [ "$SET" = full ] || [ -n "${CENTRIFUGO_BIN:-}" ]; then DEFAULT_SYSTEMS+=" centrifugo"; fi
 SYSTEMS=${SYSTEMS:-$DEFAULT_SYSTEMS}
+SCENARIOS=" ${SCENARIOS:-conns fanout push} "
+want() { [[ $SCENARIOS == *" $1 "* ]]; }
 RABBITMQ=${RABBITMQ:-private}
 OUT=${OUT:-bench/results/$(date -u +%Y%m%d-%H%M%S)-$SET}
 BIN=bench/results/bin
@@ -168,20 +171,20 @@ for sys in $SYSTEMS; do
 		for b in "${BINS[@]}"; do
 			prefix=${b%%:*}; bin=${b#*:}
 			label=${prefix}-$broker
-			for n in $CONNS_N; do
+			for n in $(want conns && echo "$CONNS_N"); do
 				start_stack "$bin" "$broker"
 				q=()
 				[ "$broker" = rabbitmq ] && q=(-queues-cmd "$QUEUES_CMD")
 				run "$label" conns -n "$n" -urls "$PG_URLS" "${q[@]}" "${PROCS[@]}"
 				cleanup
 			done
-			for n in $FANOUT_N; do
+			for n in $(want fanout && echo "$FANOUT_N"); do
 				start_stack "$bin" "$broker"
 				profile "$label-fanout-$n" 12
 				run "$label" fanout -n "$n" -urls "$PG_URLS" $(fanout_args "$n") "${PROCS[@]}"
 				cleanup
 			done
-			for n in $PUSH_N; do
+			for n in $(want push && echo "$PUSH_N"); do
 				start_stack "$bin" "$broker"
 				profile "$label-push-$n" 12
 				run "$label" push -n "$n" -urls "$PG_URLS" -rate 5000 -duration "$DUR" -count "$PUSH_COUNT" -workers 256 "${PROCS[@]}"
