@@ -69,11 +69,11 @@ func (c tokenChecker) checkGRPC(ctx context.Context, fullMethod string) error {
 	if !c.enabled || publicMethod(fullMethod) {
 		return nil
 	}
+	// ValueFromIncomingContext, not FromIncomingContext, which copies every
+	// header of the call.
 	var authorization string
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get("authorization"); len(v) > 0 {
-			authorization = v[0]
-		}
+	if v := metadata.ValueFromIncomingContext(ctx, "authorization"); len(v) > 0 {
+		authorization = v[0]
 	}
 	if err := c.check(authorization); err != nil {
 		return status.Error(codes.Unauthenticated, err.Error())

@@ -212,10 +212,13 @@ func later(a, b time.Time) time.Time {
 func (r *registry) lookup(user string, now time.Time) (edges []string, complete bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	for e := range r.users[user] {
-		edges = append(edges, e)
+	if held := r.users[user]; len(held) > 0 {
+		edges = make([]string, 0, len(held))
+		for e := range held {
+			edges = append(edges, e)
+		}
+		sort.Strings(edges)
 	}
-	sort.Strings(edges)
 	return edges, !now.Before(r.completeAt)
 }
 
