@@ -23,6 +23,8 @@
 #             (labels base-pushgate-*): before/after figures from one run
 #   BASE_BIN  the same with a pushgate binary built elsewhere
 #   SCENARIOS which pushgate scenarios to run (default: "conns fanout push")
+#   GOMAXPROCS_PUSHGATE  GOMAXPROCS of each pushgate process (edges, pushsvc); default 1, see RESULTS.md
+#   GOMAXPROCS_CENTRIFUGO  the same for Centrifugo (default: Go's, all CPUs)
 #   PPROF=1   start edges and pushsvc with --pprof-listen and save CPU profiles
 #             of the unthrottled modes under the run's directory
 #   OUT       results directory (default bench/results/<time>)
@@ -38,6 +40,10 @@ if [ "$SET" = full ] || [ -n "${CENTRIFUGO_BIN:-}" ]; then DEFAULT_SYSTEMS+=" ce
 SYSTEMS=${SYSTEMS:-$DEFAULT_SYSTEMS}
 SCENARIOS=" ${SCENARIOS:-conns fanout push} "
 want() { [[ $SCENARIOS == *" $1 "* ]]; }
+# Each pushgate role runs as if in a container limited to one CPU (Go reads
+# the cgroup limit): four processes with two Ps each on two shared CPUs hand
+# goroutines between Ps and spin looking for work. Empty: Go's default.
+GOMAXPROCS_PUSHGATE=${GOMAXPROCS_PUSHGATE-1}
 RABBITMQ=${RABBITMQ:-private}
 OUT=${OUT:-bench/results/$(date -u +%Y%m%d-%H%M%S)-$SET}
 BIN=bench/results/bin
@@ -131,13 +137,13 @@ start_stack() {
 	local i
 	for i in 1 2; do
 		[ "${PPROF:-}" = 1 ] && pprof=(--pprof-listen 127.0.0.1:1706$i)
-		"$bin" edge --listen 127.0.0.1:1808$i --edge-id bench-e$i --broker "$url" --jwt-secret bench-secret \
+		env ${GOMAXPROCS_PUSHGATE:+GOMAXPROCS=$GOMAXPROCS_PUSHGATE} "$bin" edge --listen 127.0.0.1:1808$i --edge-id bench-e$i --broker "$url" --jwt-secret bench-secret \
 			--max-sessions 200000 --log-level warn "${pprof[@]}" 2>>"$OUT/servers.log" &
 		PIDS+=($!)
 		PROCS+=(-proc "edge$i=$!@http://127.0.0.1:1808$i/metrics")
 	done
 	[ "${PPROF:-}" = 1 ] && pprof=(--pprof-listen 127.0.0.1:17069)
-	"$bin" pushsvc --grpc 127.0.0.1:19090 --http 127.0.0.1:19091 --broker "$url" --api-token bench-token \
+	env ${GOMAXPROCS_PUSHGATE:+GOMAXPROCS=$GOMAXPROCS_PUSHGATE} "$bin" pushsvc --grpc 127.0.0.1:19090 --http 127.0.0.1:19091 --broker "$url" --api-token bench-token \
 		--log-level warn "${pprof[@]}" 2>>"$OUT/servers.log" &
 	PIDS+=($!)
 	PROCS+=(-proc "pushsvc=$!@http://127.0.0.1:19091/metrics")
@@ -233,7 +239,7 @@ for sys in $SYSTEMS; do
 		fi
 		CF_URLS=ws://127.0.0.1:18000/connection/websocket
 		cf() { # scenario args...: one Centrifugo process per scenario
-			"$cbin" -c bench/centrifugo/config.json >>"$OUT/servers.log" 2>&1 &
+			env ${GOMAXPROCS_CENTRIFUGO:+GOMAXPROCS=$GOMAXPROCS_CENTRIFUGO} "$cbin" -c bench/centrifugo/config.json >>"$OUT/servers.log" 2>&1 &
 			local cpid=$!
 			PIDS+=("$cpid")
 			wait_ready http://127.0.0.1:18000/metrics 30
