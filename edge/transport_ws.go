@@ -58,25 +58,34 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		// and answers one over the limit with an ERROR, however large the
 		// message carrying it, and a message may hold any number of frames.
 		var msg io.Reader // the message being read; nil between messages
-		var buf []byte    // its chunk buffer; idle sessions hold none
+		var buf *[]byte   // its chunk buffer, from readChunks; idle sessions hold none
+		release := func() {
+			if buf != nil {
+				readChunks.Put(buf)
+				buf = nil
+			}
+		}
+		defer release()
 		s.serveSession(t, ident, func() ([]byte, error) {
 			for {
 				if msg == nil {
-					buf = nil
+					// The session has handled what the last call returned
+					// (its decoder keeps no reference), so the chunk can go.
+					release()
 					_, r, err := conn.NextReader()
 					if err != nil {
 						return nil, err
 					}
-					msg, buf = r, make([]byte, wsReadChunk)
+					msg, buf = r, readChunks.Get().(*[]byte)
 				}
-				n, err := msg.Read(buf)
+				n, err := msg.Read(*buf)
 				if err == io.EOF {
 					msg = nil
 				} else if err != nil {
 					return nil, err
 				}
 				if n > 0 {
-					return buf[:n], nil
+					return (*buf)[:n], nil
 				}
 			}
 		})
@@ -93,6 +102,11 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		_ = conn.Close()
 	}()
 }
+
+// readChunks holds the buffers that client messages are read into: a
+// connect storm reads three messages per session, and allocating a chunk for
+// each was the largest part of an edge's garbage.
+var readChunks = sync.Pool{New: func() any { b := make([]byte, wsReadChunk); return &b }}
 
 const (
 	// wsReadChunk is the most of a client message read at once.
