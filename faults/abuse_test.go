@@ -37,7 +37,7 @@ const mib = 1 << 20
 // the process heap stays bounded.
 func TestSlowConsumer(t *testing.T) {
 	e := startEnv(t, envOptions{broker: testbroker.Embedded(t).URL(), edges: 1})
-	p := e.edges[0]
+	p := e.Edges[0]
 
 	// A raw WebSocket whose socket buffers are small, so the edge's queue,
 	// not the kernel, absorbs what the client does not read.
@@ -53,7 +53,7 @@ func TestSlowConsumer(t *testing.T) {
 			return c, err
 		},
 	}
-	ws, _, err := d.Dial(p.url("/stomp?access_token="+url.QueryEscape(testenv.Token(t, "sloth"))), nil)
+	ws, _, err := d.Dial(p.URL("/stomp?access_token="+url.QueryEscape(testenv.Token(t, "sloth"))), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestSlowConsumer(t *testing.T) {
 				} else {
 					refused.Add(1)
 				}
-				if closedAt.Load() == 0 && p.metric("pushgate_edge_sessions_closed_total", "reason", "slow") > 0 {
+				if closedAt.Load() == 0 && p.Metric("pushgate_edge_sessions_closed_total", "reason", "slow") > 0 {
 					closedAt.CompareAndSwap(0, int64(time.Since(start)))
 				}
 			}
@@ -123,7 +123,7 @@ func TestSlowConsumer(t *testing.T) {
 	wg.Wait()
 	pushed := time.Since(start)
 	waitFor(t, 30*time.Second, "the slow client to be closed", func() bool {
-		return p.metric("pushgate_edge_sessions_closed_total", "reason", "slow") == 1 && p.metric("pushgate_edge_sessions") == 0
+		return p.Metric("pushgate_edge_sessions_closed_total", "reason", "slow") == 1 && p.Metric("pushgate_edge_sessions") == 0
 	})
 	closedAt.CompareAndSwap(0, int64(time.Since(start)))
 	close(stopSampling)
@@ -162,7 +162,7 @@ func TestSlowConsumer(t *testing.T) {
 // user's session keeps working.
 func TestSendFlood(t *testing.T) {
 	e := startEnv(t, envOptions{broker: testbroker.Embedded(t).URL(), edges: 1})
-	p := e.edges[0]
+	p := e.Edges[0]
 	bob := connect(t, p, "bob")
 	subscribe(t, bob, "g", "/user/topic/greetings")
 	flooder := connect(t, p, "flooder")
@@ -217,7 +217,7 @@ func TestSendFlood(t *testing.T) {
 // is closed with an ERROR once twice the agreed period has passed.
 func TestHeartBeatExpiry(t *testing.T) {
 	e := startEnv(t, envOptions{broker: testbroker.Embedded(t).URL(), edges: 1, edge: func(c *edge.Config) { c.HeartBeat = 500 * time.Millisecond }})
-	c, _, err := dial(t, e.edges[0].url("/stomp?access_token="+url.QueryEscape(testenv.Token(t, "ghost"))), nil)
+	c, _, err := dial(t, e.Edges[0].URL("/stomp?access_token="+url.QueryEscape(testenv.Token(t, "ghost"))), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func TestConnectionFlood(t *testing.T) {
 		c.MaxSessions = maxSessions
 		c.FirstFrameTimeout = firstFrame
 	}})
-	p := e.edges[0]
+	p := e.Edges[0]
 	baseline := runtime.NumGoroutine()
 
 	var peak atomic.Int64
@@ -266,7 +266,7 @@ func TestConnectionFlood(t *testing.T) {
 	go func() {
 		defer close(sampled)
 		for {
-			if v := int64(p.metric("pushgate_edge_sessions")); v > peak.Load() {
+			if v := int64(p.Metric("pushgate_edge_sessions")); v > peak.Load() {
 				peak.Store(v)
 			}
 			select {
@@ -293,7 +293,7 @@ func TestConnectionFlood(t *testing.T) {
 		go func() {
 			defer workers.Done()
 			for next.Add(1) <= n {
-				ws, resp, err := d.Dial(p.url("/stomp"), nil)
+				ws, resp, err := d.Dial(p.URL("/stomp"), nil)
 				if err != nil {
 					if resp != nil && resp.StatusCode == http.StatusServiceUnavailable {
 						refused503.Add(1)

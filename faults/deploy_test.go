@@ -64,7 +64,7 @@ func testEdgeDeploy(t *testing.T, brokerURL string) {
 	base := "ws://" + gw + "/web-socket"
 
 	const nUsers = 20
-	drained, survivor := e.edges[0], e.edges[1]
+	drained, survivor := e.Edges[0], e.Edges[1]
 	l := newLoad(t, e, "/topic/deploy")
 	l.what = "the drain"
 	var users []string
@@ -82,12 +82,12 @@ func testEdgeDeploy(t *testing.T, brokerURL string) {
 		on[id] = append(on[id], u)
 		l.attach(u, c)
 	}
-	report(t, "through the gateway: %d sessions on the edge to drain, %d on the other", len(on[drained.srv.ID()]), len(on[survivor.srv.ID()]))
-	if len(on[drained.srv.ID()]) == 0 || len(on[survivor.srv.ID()]) == 0 {
+	report(t, "through the gateway: %d sessions on the edge to drain, %d on the other", len(on[drained.Server.ID()]), len(on[survivor.Server.ID()]))
+	if len(on[drained.Server.ID()]) == 0 || len(on[survivor.Server.ID()]) == 0 {
 		t.Fatalf("the gateway did not spread the sessions over both edges: %v", on)
 	}
 	undisturbed := map[string]bool{}
-	for _, u := range on[survivor.srv.ID()] {
+	for _, u := range on[survivor.Server.ID()] {
 		undisturbed[u] = true
 	}
 
@@ -99,7 +99,7 @@ func testEdgeDeploy(t *testing.T, brokerURL string) {
 	l.setWindow(windowDuring)
 	drainStart := time.Now()
 	shutdownErr := make(chan error, 1)
-	go func() { shutdownErr <- drained.sigterm() }()
+	go func() { shutdownErr <- drained.Drain() }()
 
 	// Its clients are told to go and reconnect through the gateway at once.
 	var (
@@ -112,7 +112,7 @@ func testEdgeDeploy(t *testing.T, brokerURL string) {
 		told            = map[string]time.Time{}
 		reconnectErrors []string
 	)
-	for _, u := range on[drained.srv.ID()] {
+	for _, u := range on[drained.Server.ID()] {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -156,14 +156,14 @@ func testEdgeDeploy(t *testing.T, brokerURL string) {
 	// While draining: not ready, and no new session gets in. (sigterm runs
 	// on its own goroutine, so allow it a moment to begin.)
 	notReady := time.Now().Add(time.Second)
-	for httpStatus("http://"+drained.addr+"/readyz") == http.StatusOK {
+	for httpStatus("http://"+drained.Addr+"/readyz") == http.StatusOK {
 		if time.Now().After(notReady) {
 			t.Errorf("draining edge /readyz still 200 a second after SIGTERM, want 503 or no answer")
 			break
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	if c, _, err := dialSession("ws://"+drained.addr, "late", testenv.Token(t, "late")); err == nil {
+	if c, _, err := dialSession("ws://"+drained.Addr, "late", testenv.Token(t, "late")); err == nil {
 		c.Close()
 		t.Errorf("a new session on the draining edge was accepted")
 	}
@@ -181,14 +181,14 @@ func testEdgeDeploy(t *testing.T, brokerURL string) {
 	// Its broker subscriptions are released (after the pool's one second
 	// unsubscribe delay), before its owner closes the pool.
 	waitFor(t, 3*time.Second, "the drained edge's broker subscriptions to be released", func() bool {
-		return drained.metric("pushgate_broker_subscriptions") == 0
+		return drained.Metric("pushgate_broker_subscriptions") == 0
 	})
 	released := time.Since(drainStart)
-	drained.stop()
+	drained.Stop()
 	report(t, "Serve returned %v after SIGTERM (shutdown timeout %v); broker subscriptions released %v after SIGTERM", drainTook.Round(time.Millisecond), shutdownTimeout, released.Round(time.Millisecond))
 
 	wg.Wait()
-	for _, u := range on[drained.srv.ID()] {
+	for _, u := range on[drained.Server.ID()] {
 		errs := l.errorsOf(u)
 		if len(errs) == 0 || !strings.Contains(errs[0], "shutting down") {
 			t.Errorf("%s on the drained edge got ERROR frames %q, want one saying the edge is shutting down", u, errs)
@@ -198,8 +198,8 @@ func testEdgeDeploy(t *testing.T, brokerURL string) {
 		t.Error(msg)
 	}
 	for u, id := range landed {
-		if id != survivor.srv.ID() {
-			t.Errorf("%s reconnected to edge %s, want the surviving edge %s", u, id, survivor.srv.ID())
+		if id != survivor.Server.ID() {
+			t.Errorf("%s reconnected to edge %s, want the surviving edge %s", u, id, survivor.Server.ID())
 		}
 	}
 	if n := refusedByDrain.Load(); n > 0 {
@@ -215,7 +215,7 @@ func testEdgeDeploy(t *testing.T, brokerURL string) {
 	l.halt(wait)
 	first := l.firstDeliveries()
 	var times []time.Duration
-	for _, u := range on[drained.srv.ID()] {
+	for _, u := range on[drained.Server.ID()] {
 		at, ok := first[u]
 		if !ok {
 			t.Errorf("%s received no push after reconnecting", u)

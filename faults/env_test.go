@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,14 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/pushgate/pushgate/edge"
 	"github.com/pushgate/pushgate/internal/stompclient"
 	"github.com/pushgate/pushgate/internal/testbroker"
 	"github.com/pushgate/pushgate/internal/testenv"
-	"github.com/pushgate/pushgate/pushsvc"
 	"github.com/pushgate/pushgate/relay"
 )
 
@@ -106,237 +101,36 @@ type envOptions struct {
 	fastReconnect bool
 }
 
-// env is a running set of edges and one pushsvc, like testenv's, with each
-// component's metrics and logs reachable.
+// env is testenv's set of edges and pushsvc, configured for the fault
+// tests (production backoff, 1 s registry interval, logs discarded unless
+// asked for), with REST helpers for the push API.
 type env struct {
-	t     *testing.T
-	o     envOptions
-	edges []*edgeProc
-	push  *pushProc
-}
-
-type edgeProc struct {
-	srv      *edge.Server
-	pool     *relay.Pool
-	reg      *prometheus.Registry // the edge's and its pool's metrics
-	addr     string
-	cancel   context.CancelFunc
-	done     chan error
-	once     sync.Once
-	poolOnce sync.Once
-	err      error
-}
-
-type pushProc struct {
-	router   *pushsvc.BrokerRouter
-	pool     *relay.Pool
-	grpcAddr string
-	httpAddr string
-	cancel   context.CancelFunc
-	done     chan error
-	once     sync.Once
+	*testenv.Env
+	apiToken string
 }
 
 func startEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	if o.edges == 0 {
-		o.edges = 2
-	}
-	if o.settle == 0 {
-		o.settle = 300 * time.Millisecond
-	}
 	if o.logger == nil {
 		o.logger = discard
 	}
-	if o.shutdownTimeout == 0 {
-		o.shutdownTimeout = 5 * time.Second
+	reconnectMax := relay.DefaultReconnectMax
+	if o.fastReconnect {
+		reconnectMax = 500 * time.Millisecond
 	}
-	e := &env{t: t, o: o}
-	for i := 0; i < o.edges; i++ {
-		e.edges = append(e.edges, e.startEdge())
-	}
-	e.push = e.startPushsvc()
-	e.waitReady(15 * time.Second)
-	time.Sleep(o.settle)
-	return e
-}
-
-func (e *env) pool(name string, reg prometheus.Registerer) *relay.Pool {
-	brokers, err := relay.ParseBrokers(e.o.broker)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	cfg := relay.Config{Brokers: brokers, Name: name, Logger: e.o.logger, Registerer: reg}
-	if e.o.fastReconnect {
-		cfg.ReconnectMax = 500 * time.Millisecond
-	}
-	p, err := relay.New(cfg)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return p
-}
-
-func (e *env) startEdge() *edgeProc {
-	t := e.t
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	id := "faults-edge-" + port
-	reg := prometheus.NewRegistry()
-	pool := e.pool(id, reg)
-	cfg := edge.Config{
-		ID:                id,
-		Auth:              edge.AuthConfig{HMACSecret: testenv.Secret},
-		RegistryInterval:  time.Second,
-		FirstFrameTimeout: 5 * time.Second,
-		Logger:            e.o.logger,
-		Registerer:        reg,
-	}
-	if e.o.edge != nil {
-		e.o.edge(&cfg)
-	}
-	srv, err := edge.New(cfg, pool, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &edgeProc{srv: srv, pool: pool, reg: reg, addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
-	go func() { p.done <- srv.Serve(ctx, ln, e.o.shutdownTimeout) }()
-	t.Cleanup(func() { p.stop() })
-	return p
-}
-
-func (p *edgeProc) url(path string) string { return "ws://" + p.addr + path }
-
-// stop is SIGTERM: it cancels Serve's context and waits for Serve to
-// return (it drains within the shutdown timeout), then closes the pool.
-// It returns Serve's error; later calls return the first one.
-func (p *edgeProc) stop() error {
-	err := p.sigterm()
-	p.poolOnce.Do(func() { p.pool.Close() })
-	return err
-}
-
-// sigterm cancels Serve's context and waits for Serve to return, leaving
-// the broker pool open.
-func (p *edgeProc) sigterm() error {
-	p.once.Do(func() {
-		p.cancel()
-		p.err = <-p.done
-	})
-	return p.err
-}
-
-// metric sums the samples of a gauge or counter of the edge (and its
-// pool) whose labels include the given name=value pairs.
-func (p *edgeProc) metric(name string, labels ...string) float64 {
-	return gather(p.reg, name, labels...)
-}
-
-func gather(g prometheus.Gatherer, name string, labels ...string) float64 {
-	mfs, err := g.Gather()
-	if err != nil {
-		return -1
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				if !hasLabel(m, labels[i], labels[i+1]) {
-					continue metrics
-				}
-			}
-			switch {
-			case m.Gauge != nil:
-				sum += m.Gauge.GetValue()
-			case m.Counter != nil:
-				sum += m.Counter.GetValue()
-			}
-		}
-	}
-	return sum
-}
-
-func hasLabel(m *dto.Metric, name, value string) bool {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name && l.GetValue() == value {
-			return true
-		}
-	}
-	return false
-}
-
-func (e *env) startPushsvc() *pushProc {
-	t := e.t
-	t.Helper()
-	pool := e.pool("pushsvc", nil)
-	router, err := pushsvc.NewRouter(pushsvc.RouterConfig{Settle: e.o.settle, Timeout: 5 * time.Second, Logger: e.o.logger}, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := pushsvc.NewServer(pushsvc.Config{
-		APIToken:           e.o.apiToken,
-		InsecureNoAPIToken: e.o.apiToken == "",
-		Ready:              router.Ready,
-		Logger:             e.o.logger,
-	}, router)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &pushProc{router: router, pool: pool, grpcAddr: gl.Addr().String(), httpAddr: hl.Addr().String(), cancel: cancel, done: make(chan error, 2)}
-	go func() { p.done <- srv.ServeGRPC(ctx, gl) }()
-	go func() { p.done <- srv.ServeHTTP(ctx, hl) }()
-	t.Cleanup(func() { p.stop() })
-	return p
-}
-
-func (p *pushProc) stop() {
-	p.once.Do(func() {
-		p.cancel()
-		<-p.done
-		<-p.done
-		p.router.Close()
-		p.pool.Close()
-	})
-}
-
-// readyURLs are the /readyz of every running component.
-func (e *env) readyURLs() []string {
-	urls := []string{"http://" + e.push.httpAddr + "/readyz"}
-	for _, p := range e.edges {
-		urls = append(urls, "http://"+p.addr+"/readyz")
-	}
-	return urls
-}
-
-// waitReady waits until every component answers 200 on /readyz.
-func (e *env) waitReady(timeout time.Duration) {
-	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for _, u := range e.readyURLs() {
-		for httpStatus(u) != http.StatusOK {
-			if time.Now().After(deadline) {
-				e.t.Fatalf("%s not ready within %v", u, timeout)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+	return &env{
+		Env: testenv.Start(t, testenv.Options{
+			Broker:           o.broker,
+			Edges:            o.edges,
+			APIToken:         o.apiToken,
+			Edge:             o.edge,
+			Settle:           o.settle,
+			RegistryInterval: time.Second,
+			ShutdownTimeout:  o.shutdownTimeout,
+			ReconnectMax:     reconnectMax,
+			Logger:           o.logger,
+		}),
+		apiToken: o.apiToken,
 	}
 }
 
@@ -362,16 +156,16 @@ var pushClient = &http.Client{
 // sendToUser pushes text to user's dest over REST and returns the status
 // (0 when the request failed) and the answer's body.
 func (e *env) sendToUser(user, dest, text string) (int, string) {
-	return e.post("/v1/users/"+url.PathEscape(user)+"/messages", map[string]any{"destination": dest, "text": text}, e.o.apiToken)
+	return e.post("/v1/users/"+url.PathEscape(user)+"/messages", map[string]any{"destination": dest, "text": text}, e.apiToken)
 }
 
 func (e *env) broadcast(dest, text string) (int, string) {
-	return e.post("/v1/broadcasts", map[string]any{"destination": dest, "text": text}, e.o.apiToken)
+	return e.post("/v1/broadcasts", map[string]any{"destination": dest, "text": text}, e.apiToken)
 }
 
 func (e *env) post(path string, body any, token string) (int, string) {
 	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, "http://"+e.push.httpAddr+path, bytes.NewReader(b))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+e.Pushsvc.HTTPAddr+path, bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -409,9 +203,9 @@ func connectAt(t *testing.T, wsBase, user string) *stompclient.Client {
 	return c
 }
 
-func connect(t *testing.T, p *edgeProc, user string) *stompclient.Client {
+func connect(t *testing.T, p *testenv.Edge, user string) *stompclient.Client {
 	t.Helper()
-	return connectAt(t, "ws://"+p.addr, user)
+	return connectAt(t, "ws://"+p.Addr, user)
 }
 
 func subscribe(t *testing.T, c *stompclient.Client, id, dest string) {

@@ -62,8 +62,8 @@ func startGatewayStop(t *testing.T, yaml string) (string, func()) {
 // every interval) and /api/** to pushsvc.
 func edgeGatewayYAML(e *env, interval time.Duration) string {
 	var edges []string
-	for _, p := range e.edges {
-		edges = append(edges, strconv.Quote("http://"+p.addr))
+	for _, p := range e.Edges {
+		edges = append(edges, strconv.Quote("http://"+p.Addr))
 	}
 	return `server: {address: 127.0.0.1, port: 7000}
 health: {interval: ` + interval.String() + `, timeout: ` + interval.String() + `, unhealthy_threshold: 1}
@@ -78,6 +78,6 @@ routes:
     filters: [StripPrefix=1]
 discovery:
   web-socket: {static: [` + strings.Join(edges, ", ") + `]}
-  pushsvc: {static: ["http://` + e.push.httpAddr + `"]}
+  pushsvc: {static: ["http://` + e.Pushsvc.HTTPAddr + `"]}
 `
 }

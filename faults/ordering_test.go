@@ -17,7 +17,7 @@ func TestOrderPerUser(t *testing.T) {
 	eachBroker(t, func(t *testing.T, brokerURL string) {
 		e := startEnv(t, envOptions{broker: brokerURL})
 		names := []string{"edge 0, first session", "edge 0, second session", "edge 1"}
-		clients := []*stompclient.Client{connect(t, e.edges[0], "carol"), connect(t, e.edges[0], "carol"), connect(t, e.edges[1], "carol")}
+		clients := []*stompclient.Client{connect(t, e.Edges[0], "carol"), connect(t, e.Edges[0], "carol"), connect(t, e.Edges[1], "carol")}
 		for _, c := range clients {
 			subscribe(t, c, "o", "/user/queue/ordered")
 		}

@@ -68,9 +68,9 @@ func testOutage(t *testing.T, b brokerControl, grace time.Duration) {
 	for i := 0; i < nUsers; i++ {
 		u := fmt.Sprintf("outage-%d", i)
 		users = append(users, u)
-		l.attach(u, connect(t, e.edges[i%2], u))
+		l.attach(u, connect(t, e.Edges[i%2], u))
 	}
-	news := connect(t, e.edges[1], "news-reader")
+	news := connect(t, e.Edges[1], "news-reader")
 	subscribe(t, news, "n", "/topic/outage-news")
 
 	l.run(users, 4, 25*time.Millisecond)
@@ -80,13 +80,13 @@ func testOutage(t *testing.T, b brokerControl, grace time.Duration) {
 	b.stop()
 	stopped := time.Now()
 	// pushsvc notices: its /readyz turns 503, and so do the edges'.
-	pushReady := "http://" + e.push.httpAddr + "/readyz"
+	pushReady := "http://" + e.Pushsvc.HTTPAddr + "/readyz"
 	waitFor(t, wait, "pushsvc /readyz 503 after the broker stopped", func() bool { return httpStatus(pushReady) == http.StatusServiceUnavailable })
 	noticed := time.Now()
 	report(t, "pushsvc not ready %v after the broker stopped", noticed.Sub(stopped).Round(time.Millisecond))
-	for _, p := range e.edges {
-		if code := httpStatus("http://" + p.addr + "/readyz"); code != http.StatusServiceUnavailable {
-			t.Errorf("edge %s /readyz during the outage: %d, want 503", p.srv.ID(), code)
+	for _, p := range e.Edges {
+		if code := httpStatus("http://" + p.Addr + "/readyz"); code != http.StatusServiceUnavailable {
+			t.Errorf("edge %s /readyz during the outage: %d, want 503", p.Server.ID(), code)
 		}
 	}
 	time.Sleep(outageFor - time.Since(stopped))
@@ -112,7 +112,7 @@ func testOutage(t *testing.T, b brokerControl, grace time.Duration) {
 	} else {
 		report(t, "while the broker was down: %d pushes, all 503", codes[http.StatusServiceUnavailable])
 	}
-	e.waitReady(15 * time.Second)
+	e.WaitReadyNoSettle()
 	readyAfter := time.Since(back)
 	report(t, "all components ready %v after the broker's start returned", readyAfter.Round(time.Millisecond))
 	if readyAfter > 5*time.Second {
@@ -133,9 +133,9 @@ func testOutage(t *testing.T, b brokerControl, grace time.Duration) {
 		expectClosed(t, news, time.Second)
 		reconnectStart := time.Now()
 		for i, u := range users {
-			l.attach(u, connect(t, e.edges[i%2], u))
+			l.attach(u, connect(t, e.Edges[i%2], u))
 		}
-		news = connect(t, e.edges[1], "news-reader")
+		news = connect(t, e.Edges[1], "news-reader")
 		subscribe(t, news, "n", "/topic/outage-news")
 		report(t, "%d sessions reconnected and resubscribed in %v", nUsers+1, time.Since(reconnectStart).Round(time.Millisecond))
 	}

@@ -34,15 +34,15 @@ func TestNoSecretsInLogs(t *testing.T) {
 		expired := signed(t, jwt.SigningMethodHS256, testenv.Secret, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(-time.Hour).Unix()}, nil)
 
 		// Token in the handshake, and in CONNECT.
-		a := connectAt(t, "ws://"+e.edges[0].addr, "alice")
+		a := connectAt(t, "ws://"+e.Edges[0].Addr, "alice")
 		subscribe(t, a, "g", "/user/topic/greetings")
-		if msg := connectError(t, e.edges[1], good); msg != "" {
+		if msg := connectError(t, e.Edges[1], good); msg != "" {
 			t.Fatalf("CONNECT with a passcode: %q", msg)
 		}
 		// Refused tokens, both ways.
 		for _, tok := range []string{forged, expired} {
-			handshakeStatus(t, e.edges[0], tok)
-			connectError(t, e.edges[1], tok)
+			handshakeStatus(t, e.Edges[0], tok)
+			connectError(t, e.Edges[1], tok)
 		}
 		// Pushes with the API token, and attempts with a wrong one.
 		for i := 0; i < 5; i++ {
@@ -52,12 +52,12 @@ func TestNoSecretsInLogs(t *testing.T) {
 		}
 		e.post("/v1/users/alice/messages", map[string]any{"destination": "/topic/greetings", "text": "x"}, wrongAPIToken)
 		e.post("/v1/users/alice/messages", map[string]any{"destination": "/topic/greetings", "text": "x"}, apiToken+"x")
-		req, _ := http.NewRequest(http.MethodGet, "http://"+e.push.httpAddr+"/test?username=alice&access_token="+url.QueryEscape(good), nil)
+		req, _ := http.NewRequest(http.MethodGet, "http://"+e.Pushsvc.HTTPAddr+"/test?username=alice&access_token="+url.QueryEscape(good), nil)
 		req.Header.Set("Authorization", "Bearer "+wrongAPIToken)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
 		}
-		cc, err := grpc.NewClient(e.push.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		cc, err := grpc.NewClient(e.Pushsvc.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,10 +72,10 @@ func TestNoSecretsInLogs(t *testing.T) {
 		// A session that ends with an error, and the components' shutdown.
 		_ = a.Send("SUBSCRIBE", nil, "id", "x", "destination", "/user/bob/topic/x")
 		time.Sleep(200 * time.Millisecond)
-		for _, p := range e.edges {
-			p.stop()
+		for _, p := range e.Edges {
+			p.Stop()
 		}
-		e.push.stop()
+		e.Pushsvc.Stop()
 
 		logs := sink.String()
 		secrets := map[string]string{

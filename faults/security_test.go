@@ -41,7 +41,7 @@ var hostileDestinations = []string{
 	"/user/topic/secret%00", "/user/topic/sec ret", "/user/topic/sec\tret", " /user/topic/secret", "/user/topic/secret ",
 	"/user/topic/*", "/user/topic/#", "/user/*/topic/secret", "/user/#", "/user/topic/secret.*", "/user/topic/secret.#",
 	"/topic/*", "/topic/#", "/topic/secret.*", "/topic/secret/#", "/topic/..", "/topic/",
-	"/exchange/amq.topic/pushgate.edges", "/exchange/amq.topic/#", "/exchange/amq.topic/pushgate.edge.*",
+	"/exchange/amq.topic/pushgate.Edges", "/exchange/amq.topic/#", "/exchange/amq.topic/pushgate.edge.*",
 	"/amq/queue/pushgate.registry", "/amq/queue/x", "/queue/secret", "/queue/secret-userbob", "/temp-queue/secret",
 	"/reply-queue/x", "/user/bob", "/user/", "/user", "/app/hello", "secret", "/user/topic/секрет",
 }
@@ -52,14 +52,14 @@ var hostileDestinations = []string{
 func TestUserIsolation(t *testing.T) {
 	eachBroker(t, func(t *testing.T, brokerURL string) {
 		e := startEnv(t, envOptions{broker: brokerURL})
-		bob := connect(t, e.edges[1], "bob")
+		bob := connect(t, e.Edges[1], "bob")
 		subscribe(t, bob, "t", "/user/topic/secret")
 		subscribe(t, bob, "q", "/user/queue/secret")
 
 		var spies []*stompclient.Client
 		refused, accepted := 0, []string{}
 		for _, dest := range hostileDestinations {
-			spy := connect(t, e.edges[len(spies)%2], "alice")
+			spy := connect(t, e.Edges[len(spies)%2], "alice")
 			if err := spy.Send("SUBSCRIBE", nil, "id", "x", "destination", dest, "receipt", "r"); err != nil {
 				t.Fatal(err)
 			}
@@ -85,8 +85,8 @@ func TestUserIsolation(t *testing.T) {
 		report(t, "%d destination spellings: %d refused with an ERROR naming them, accepted as alice's own: %q", len(hostileDestinations), refused, accepted)
 
 		// Also SEND: alice cannot publish into bob's destinations.
-		for _, dest := range []string{"/user/bob/topic/secret", "/topic/secret", "/exchange/amq.topic/pushgate.edges", "/queue/secret", "/app/../topic/secret"} {
-			spy := connect(t, e.edges[0], "alice")
+		for _, dest := range []string{"/user/bob/topic/secret", "/topic/secret", "/exchange/amq.topic/pushgate.Edges", "/queue/secret", "/app/../topic/secret"} {
+			spy := connect(t, e.Edges[0], "alice")
 			if err := spy.Send("SEND", []byte("forged"), "destination", dest); err != nil {
 				t.Fatal(err)
 			}
@@ -120,7 +120,7 @@ func TestUserIsolation(t *testing.T) {
 // WebSocket or SockJS; the same host and non-browsers (no Origin) can.
 func TestOrigin(t *testing.T) {
 	e := startEnv(t, envOptions{broker: testbroker.Embedded(t).URL(), edges: 1})
-	p := e.edges[0]
+	p := e.Edges[0]
 	tok := url.QueryEscape(testenv.Token(t, "alice"))
 	for _, tc := range []struct {
 		name, path, origin string
@@ -129,11 +129,11 @@ func TestOrigin(t *testing.T) {
 		{"websocket, other site", "/stomp?access_token=" + tok, "https://evil.example", http.StatusForbidden},
 		{"websocket, other port", "/stomp?access_token=" + tok, "http://127.0.0.1:1", http.StatusForbidden},
 		{"websocket, null origin", "/stomp?access_token=" + tok, "null", http.StatusForbidden},
-		{"websocket, same host", "/stomp?access_token=" + tok, "http://" + p.addr, http.StatusSwitchingProtocols},
+		{"websocket, same host", "/stomp?access_token=" + tok, "http://" + p.Addr, http.StatusSwitchingProtocols},
 		{"websocket, no Origin", "/stomp?access_token=" + tok, "", http.StatusSwitchingProtocols},
 		{"sockjs raw websocket, other site", "/ws/websocket?access_token=" + tok, "https://evil.example", http.StatusForbidden},
 		{"sockjs session websocket, other site", "/ws/000/abcdefgh/websocket?access_token=" + tok, "https://evil.example", http.StatusForbidden},
-		{"sockjs raw websocket, same host", "/ws/websocket?access_token=" + tok, "http://" + p.addr, http.StatusSwitchingProtocols},
+		{"sockjs raw websocket, same host", "/ws/websocket?access_token=" + tok, "http://" + p.Addr, http.StatusSwitchingProtocols},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := http.Header{}
@@ -141,7 +141,7 @@ func TestOrigin(t *testing.T) {
 				h.Set("Origin", tc.origin)
 			}
 			d := websocket.Dialer{Subprotocols: []string{"v12.stomp"}, HandshakeTimeout: wait}
-			ws, resp, err := d.Dial(p.url(tc.path), h)
+			ws, resp, err := d.Dial(p.URL(tc.path), h)
 			got := 0
 			if resp != nil {
 				got = resp.StatusCode
@@ -160,7 +160,7 @@ func TestOrigin(t *testing.T) {
 		if path == "/ws/info" {
 			method = http.MethodGet
 		}
-		req, _ := http.NewRequest(method, "http://"+p.addr+path, nil)
+		req, _ := http.NewRequest(method, "http://"+p.Addr+path, nil)
 		req.Header.Set("Origin", "https://evil.example")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -191,9 +191,9 @@ func signed(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaim
 
 // handshakeStatus opens /stomp with token as access_token and returns the
 // HTTP status of the handshake.
-func handshakeStatus(t *testing.T, p *edgeProc, token string) int {
+func handshakeStatus(t *testing.T, p *testenv.Edge, token string) int {
 	t.Helper()
-	c, resp, err := stompclient.Dial(context.Background(), p.url("/stomp?access_token="+url.QueryEscape(token)), nil)
+	c, resp, err := stompclient.Dial(context.Background(), p.URL("/stomp?access_token="+url.QueryEscape(token)), nil)
 	if err == nil {
 		c.Close()
 		return http.StatusSwitchingProtocols
@@ -206,9 +206,9 @@ func handshakeStatus(t *testing.T, p *edgeProc, token string) int {
 
 // connectError sends token in CONNECT's passcode and returns the ERROR's
 // message ("" when CONNECTED).
-func connectError(t *testing.T, p *edgeProc, token string) string {
+func connectError(t *testing.T, p *testenv.Edge, token string) string {
 	t.Helper()
-	c, _, err := dial(t, p.url("/stomp"), nil)
+	c, _, err := dial(t, p.URL("/stomp"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,10 +242,10 @@ func TestJWT(t *testing.T) {
 	der, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 	b := testbroker.Embedded(t).URL()
-	hmacEdge := startEnv(t, envOptions{broker: b, edges: 1}).edges[0]
+	hmacEdge := startEnv(t, envOptions{broker: b, edges: 1}).Edges[0]
 	rsaEdge := startEnv(t, envOptions{broker: b, edges: 1, edge: func(c *edge.Config) {
 		c.Auth = edge.AuthConfig{PublicKeyPEM: pubPEM}
-	}}).edges[0]
+	}}).Edges[0]
 
 	exp := time.Now().Add(time.Hour).Unix()
 	claims := jwt.MapClaims{"sub": "alice", "exp": exp}
@@ -255,7 +255,7 @@ func TestJWT(t *testing.T) {
 	}
 	cases := []struct {
 		name  string
-		edge  *edgeProc
+		edge  *testenv.Edge
 		token string
 	}{
 		{"alg none", hmacEdge, none},
@@ -293,7 +293,7 @@ func TestJWT(t *testing.T) {
 	// Control: the right tokens work, a kid is ignored (there is one key).
 	for _, tc := range []struct {
 		name  string
-		edge  *edgeProc
+		edge  *testenv.Edge
 		token string
 	}{
 		{"HS256", hmacEdge, signed(t, jwt.SigningMethodHS256, testenv.Secret, claims, map[string]any{"kid": "whatever"})},
@@ -315,7 +315,7 @@ func TestJWT(t *testing.T) {
 	// Expiry during the session: closed at exp, with the reason.
 	expAt := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
 	short := signed(t, jwt.SigningMethodHS256, testenv.Secret, jwt.MapClaims{"sub": "alice", "exp": expAt.Unix()}, nil)
-	c, _, err := dial(t, hmacEdge.url("/stomp?access_token="+url.QueryEscape(short)), nil)
+	c, _, err := dial(t, hmacEdge.URL("/stomp?access_token="+url.QueryEscape(short)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +350,7 @@ func TestAPIToken(t *testing.T) {
 			t.Errorf("REST Broadcast, %s: HTTP %d, want 401", tc.name, code)
 		}
 	}
-	req, _ := http.NewRequest(http.MethodGet, "http://"+e.push.httpAddr+"/test?username=alice", nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+e.Pushsvc.HTTPAddr+"/test?username=alice", nil)
 	req.Header.Set("Authorization", "Basic "+b64("alice:"+token))
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("/test with Basic auth: %v %v, want 401", resp.StatusCode, err)
@@ -361,12 +361,12 @@ func TestAPIToken(t *testing.T) {
 		t.Errorf("REST with the token: HTTP %d %s", code, out)
 	}
 	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
-		if code := httpStatus("http://" + e.push.httpAddr + path); code != http.StatusOK {
+		if code := httpStatus("http://" + e.Pushsvc.HTTPAddr + path); code != http.StatusOK {
 			t.Errorf("%s without a token: HTTP %d, want 200", path, code)
 		}
 	}
 
-	cc, err := grpc.NewClient(e.push.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient(e.Pushsvc.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}

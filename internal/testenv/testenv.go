@@ -5,16 +5,18 @@ package testenv
 
 import (
 	"context"
-
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/pushgate/pushgate/edge"
 	"github.com/pushgate/pushgate/gateway"
@@ -40,6 +42,15 @@ type Options struct {
 	Edge func(*edge.Config)
 	// Settle is pushsvc's registry settle time (default 300ms).
 	Settle time.Duration
+	// RegistryInterval is the edges' snapshot interval (default 200ms).
+	RegistryInterval time.Duration
+	// ShutdownTimeout bounds an edge's drain (default 5s).
+	ShutdownTimeout time.Duration
+	// ReconnectMax caps the broker pools' reconnect backoff (default 500ms;
+	// relay.DefaultReconnectMax for production behaviour).
+	ReconnectMax time.Duration
+	// Logger receives every component's logs (default: warnings to stderr).
+	Logger *slog.Logger
 }
 
 // Env is a running set of edges and one pushsvc.
@@ -54,9 +65,15 @@ type Env struct {
 type Edge struct {
 	Server *edge.Server
 	Pool   *relay.Pool
-	Addr   string // host:port
-	cancel context.CancelFunc
-	done   chan error
+	// Metrics holds the edge's and its pool's metrics.
+	Metrics *prometheus.Registry
+	Addr    string // host:port
+
+	cancel    context.CancelFunc
+	done      chan error
+	drainOnce sync.Once
+	poolOnce  sync.Once
+	err       error
 }
 
 // URL returns the edge's ws:// URL for path.
@@ -70,6 +87,7 @@ type Pushsvc struct {
 	HTTPAddr string
 	cancel   context.CancelFunc
 	done     chan error
+	once     sync.Once
 }
 
 // Start starts the environment; everything stops when the test ends.
@@ -81,6 +99,18 @@ func Start(t testing.TB, o Options) *Env {
 	if o.Settle == 0 {
 		o.Settle = 300 * time.Millisecond
 	}
+	if o.RegistryInterval == 0 {
+		o.RegistryInterval = 200 * time.Millisecond
+	}
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = 5 * time.Second
+	}
+	if o.ReconnectMax == 0 {
+		o.ReconnectMax = 500 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = quiet
+	}
 	env := &Env{t: t, Opts: o}
 	for i := 0; i < o.Edges; i++ {
 		env.Edges = append(env.Edges, env.StartEdge())
@@ -90,12 +120,12 @@ func Start(t testing.TB, o Options) *Env {
 	return env
 }
 
-func (env *Env) pool(name string) *relay.Pool {
+func (env *Env) pool(name string, reg prometheus.Registerer) *relay.Pool {
 	brokers, err := relay.ParseBrokers(env.Opts.Broker)
 	if err != nil {
 		env.t.Fatal(err)
 	}
-	p, err := relay.New(relay.Config{Brokers: brokers, Name: name, ReconnectMax: 500 * time.Millisecond, Logger: quiet})
+	p, err := relay.New(relay.Config{Brokers: brokers, Name: name, ReconnectMax: env.Opts.ReconnectMax, Logger: env.Opts.Logger, Registerer: reg})
 	if err != nil {
 		env.t.Fatal(err)
 	}
@@ -114,13 +144,14 @@ func (env *Env) StartEdge() *Edge {
 	// Unique even when a port is reused within a run: an edge's durable
 	// address queue outlives it for relay.QueueExpiry.
 	id := fmt.Sprintf("test-edge-%s-%d", port, time.Now().UnixNano()%1e6)
-	pool := env.pool(id)
+	reg := prometheus.NewRegistry()
+	pool := env.pool(id, reg)
 	cfg := edge.Config{
 		ID:                id,
 		Auth:              edge.AuthConfig{HMACSecret: Secret},
-		RegistryInterval:  200 * time.Millisecond,
+		RegistryInterval:  env.Opts.RegistryInterval,
 		FirstFrameTimeout: 5 * time.Second,
-		Logger:            quiet,
+		Logger:            env.Opts.Logger,
 		// A closed SockJS session answers polls for one disconnect delay
 		// (the protocol wants it); short, so leak checks see them gone.
 		SockJS: edge.SockJSConfig{DisconnectDelay: 200 * time.Millisecond},
@@ -128,36 +159,88 @@ func (env *Env) StartEdge() *Edge {
 	if env.Opts.Edge != nil {
 		env.Opts.Edge(&cfg)
 	}
-	reg := prometheus.NewRegistry()
 	cfg.Registerer = reg
 	srv, err := edge.New(cfg, pool, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Edge{Server: srv, Pool: pool, Addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
-	go func() { e.done <- srv.Serve(ctx, ln, 5*time.Second) }()
+	e := &Edge{Server: srv, Pool: pool, Metrics: reg, Addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	go func() { e.done <- srv.Serve(ctx, ln, env.Opts.ShutdownTimeout) }()
 	t.Cleanup(func() { e.Stop() })
 	return e
 }
 
-// Stop drains and stops the edge (idempotent).
-func (e *Edge) Stop() {
-	if e.cancel == nil {
-		return
+// Drain is SIGTERM: it cancels Serve's context and waits for Serve to
+// return (the edge drains within the shutdown timeout), leaving the broker
+// pool open. It returns Serve's error; later calls return the first one.
+func (e *Edge) Drain() error {
+	e.drainOnce.Do(func() {
+		e.cancel()
+		e.err = <-e.done
+	})
+	return e.err
+}
+
+// Stop drains the edge and closes its broker pool (idempotent); it returns
+// Drain's error.
+func (e *Edge) Stop() error {
+	err := e.Drain()
+	e.poolOnce.Do(func() { e.Pool.Close() })
+	return err
+}
+
+// Metric sums the samples of the edge's (or its pool's) gauge or counter
+// name whose labels include the given name, value pairs.
+func (e *Edge) Metric(name string, labels ...string) float64 {
+	return Gather(e.Metrics, name, labels...)
+}
+
+// Gather sums the samples of g's gauge or counter name whose labels
+// include the given name, value pairs; -1 when g fails.
+func Gather(g prometheus.Gatherer, name string, labels ...string) float64 {
+	mfs, err := g.Gather()
+	if err != nil {
+		return -1
 	}
-	e.cancel()
-	<-e.done
-	e.Pool.Close()
-	e.cancel = nil
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				if !hasLabel(m, labels[i], labels[i+1]) {
+					continue metrics
+				}
+			}
+			switch {
+			case m.Gauge != nil:
+				sum += m.Gauge.GetValue()
+			case m.Counter != nil:
+				sum += m.Counter.GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func hasLabel(m *dto.Metric, name, value string) bool {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name && l.GetValue() == value {
+			return true
+		}
+	}
+	return false
 }
 
 // StartPushsvc starts a push service.
 func (env *Env) StartPushsvc() *Pushsvc {
 	t := env.t
 	t.Helper()
-	pool := env.pool("pushsvc")
-	router, err := pushsvc.NewRouter(pushsvc.RouterConfig{Settle: env.Opts.Settle, Timeout: 5 * time.Second, Logger: quiet}, pool)
+	pool := env.pool("pushsvc", nil)
+	router, err := pushsvc.NewRouter(pushsvc.RouterConfig{Settle: env.Opts.Settle, Timeout: 5 * time.Second, Logger: env.Opts.Logger}, pool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +248,7 @@ func (env *Env) StartPushsvc() *Pushsvc {
 		APIToken:           env.Opts.APIToken,
 		InsecureNoAPIToken: env.Opts.APIToken == "",
 		Ready:              router.Ready,
-		Logger:             quiet,
+		Logger:             env.Opts.Logger,
 	}, router)
 	if err != nil {
 		t.Fatal(err)
@@ -188,15 +271,13 @@ func (env *Env) StartPushsvc() *Pushsvc {
 
 // Stop stops the push service (idempotent).
 func (p *Pushsvc) Stop() {
-	if p.cancel == nil {
-		return
-	}
-	p.cancel()
-	<-p.done
-	<-p.done
-	p.Router.Close()
-	p.Pool.Close()
-	p.cancel = nil
+	p.once.Do(func() {
+		p.cancel()
+		<-p.done
+		<-p.done
+		p.Router.Close()
+		p.Pool.Close()
+	})
 }
 
 // WaitReady waits until every component reports ready on /readyz, then
@@ -268,7 +349,7 @@ func (env *Env) StartGateway() *Gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(cfg, gateway.Options{Logger: quiet, Handlers: map[string]http.Handler{"demo": http.NotFoundHandler()}})
+	g, err := gateway.New(cfg, gateway.Options{Logger: env.Opts.Logger, Handlers: map[string]http.Handler{"demo": http.NotFoundHandler()}})
 	if err != nil {
 		t.Fatal(err)
 	}
