@@ -1,7 +1,9 @@
 // Package relay is the broker side shared by edges and pushsvc: a small pool
 // of STOMP connections to RabbitMQ's STOMP plugin (or the embedded broker),
 // reference-counted subscriptions fanned out to local handlers, confirmed
-// (receipted, pipelined) sends, and reconnect with re-subscribe.
+// (receipted, pipelined) sends that travel as one batch when several queue
+// for one destination (publisher.go, batch.go), and reconnect with
+// re-subscribe.
 //
 // It also owns the broker mapping (names.go): which broker destination a
 // client topic, an edge or the user registry uses. Clients never see these
