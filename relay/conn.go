@@ -269,29 +269,31 @@ func (l *link) dispatch(f *frame.Frame) {
 	if entry == nil {
 		return // unsubscribed meanwhile
 	}
-	metrics := l.conn.pool.metrics
-	deliver := func(m *Message) {
-		metrics.received.Inc()
-		for _, s := range entry.subscriptions() {
-			if h := s.handler.Load(); h != nil {
-				(*h)(m)
-			}
-		}
-	}
 	dest := f.Header.Get(frame.Destination)
 	if _, ok := f.Header.Contains(HeaderBatch); ok {
-		if err := decodeBatch(dest, f.Body, deliver); err != nil {
+		err := decodeBatch(dest, f.Body, func(m *Message) { l.deliver(entry, m) })
+		if err != nil {
 			l.conn.log.Warn("dropping malformed batch from broker", "destination", dest, "err", err)
-			metrics.malformed.Inc()
+			l.conn.pool.metrics.malformed.Inc()
 		}
 		return
 	}
-	deliver(&Message{
+	l.deliver(entry, &Message{
 		Destination: dest,
 		ContentType: f.Header.Get(frame.ContentType),
 		Header:      f.Header,
 		Body:        f.Body,
 	})
+}
+
+// deliver hands m to every local subscriber of entry.
+func (l *link) deliver(entry *brokerSub, m *Message) {
+	l.conn.pool.metrics.received.Inc()
+	for _, s := range entry.subscriptions() {
+		if h := s.handler.Load(); h != nil {
+			(*h)(m)
+		}
+	}
 }
 
 func (l *link) complete(id string, err error) {

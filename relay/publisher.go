@@ -139,7 +139,6 @@ func (p *Pool) flush(pub *publisher, batch []*outgoing) {
 // one broker message, waits for its confirmation and reports to each.
 func (p *Pool) sendBatch(batch []*outgoing) {
 	live := make([]*outgoing, 0, len(batch))
-	msgs := make([]*Message, 0, len(batch))
 	for _, o := range batch {
 		if err := o.ctx.Err(); err != nil {
 			o.done <- fmt.Errorf("%w: not sent: %w", ErrUnavailable, err)
@@ -147,17 +146,16 @@ func (p *Pool) sendBatch(batch []*outgoing) {
 			continue
 		}
 		live = append(live, o)
-		msgs = append(msgs, o.m)
 	}
 	if len(live) == 0 {
 		return
 	}
 	var err error
-	if l := p.pickLink(msgs[0].OrderKey); l == nil {
+	if l := p.pickLink(live[0].m.OrderKey); l == nil {
 		err = fmt.Errorf("%w: no broker connection", ErrUnavailable)
 	} else {
 		p.metrics.batches.Inc()
-		err = l.sendConfirmed(p.ctx, sendFrame(msgs))
+		err = l.sendConfirmed(p.ctx, sendFrame(live))
 	}
 	result := "ok"
 	if err != nil {
@@ -169,12 +167,12 @@ func (p *Pool) sendBatch(batch []*outgoing) {
 	}
 }
 
-// sendFrame builds the SEND for msgs, all to one destination: the message
-// itself when it is alone, else a batch.
-func sendFrame(msgs []*Message) *frame.Frame {
-	m := msgs[0]
+// sendFrame builds the SEND for batch, all to one destination: the message
+// itself when it is alone, else a batch sized by the entries' bounds.
+func sendFrame(batch []*outgoing) *frame.Frame {
+	m := batch[0].m
 	f := frame.New(frame.SEND, frame.Destination, m.Destination)
-	if len(msgs) == 1 {
+	if len(batch) == 1 {
 		if m.ContentType != "" {
 			f.Header.Set(frame.ContentType, m.ContentType)
 		}
@@ -187,15 +185,15 @@ func sendFrame(msgs []*Message) *frame.Frame {
 		f.Body = m.Body
 	} else {
 		size := 0
-		for _, m := range msgs {
-			size += batchEntrySize(m)
+		for _, o := range batch {
+			size += o.size
 		}
 		body := make([]byte, 0, size)
-		for _, m := range msgs {
-			body = appendBatchEntry(body, m)
+		for _, o := range batch {
+			body = appendBatchEntry(body, o.m)
 		}
 		f.Header.Set(frame.ContentType, batchContentType)
-		f.Header.Set(HeaderBatch, strconv.Itoa(len(msgs)))
+		f.Header.Set(HeaderBatch, strconv.Itoa(len(batch)))
 		f.Body = body
 	}
 	f.Header.Set(frame.ContentLength, strconv.Itoa(len(f.Body)))
