@@ -279,11 +279,8 @@ func (r *BrokerRouter) SendToUser(ctx context.Context, user string, m Message) e
 	if !r.broker.Ready() {
 		return fmt.Errorf("%w: no broker connection", relay.ErrUnavailable)
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, r.cfg.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := r.bounded(ctx)
+	defer cancel()
 	var (
 		sent    []string // edges already sent to
 		pending []<-chan error
@@ -349,12 +346,18 @@ func (r *BrokerRouter) sendAfterSync(ctx context.Context, user string, m Message
 
 // Broadcast delivers m to every session subscribed to m.Destination.
 func (r *BrokerRouter) Broadcast(ctx context.Context, m Message) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, r.cfg.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := r.bounded(ctx)
+	defer cancel()
 	return <-r.sendAsync(ctx, relay.TopicDestination(m.Destination), "", m, nil)
+}
+
+// bounded gives ctx the router's Timeout unless it has an earlier deadline,
+// so that every send's channel answers in time.
+func (r *BrokerRouter) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, r.cfg.Timeout)
 }
 
 // sendAsync publishes m to the broker destination dest, for user when not
