@@ -18,11 +18,6 @@ import (
 	"github.com/pushgate/pushgate/internal/testenv"
 )
 
-func eachBroker(t *testing.T, fn func(t *testing.T, brokerURL string)) {
-	t.Run("embedded", func(t *testing.T) { fn(t, testbroker.Embedded(t).URL()) })
-	t.Run("rabbitmq", func(t *testing.T) { fn(t, testbroker.RabbitMQURL(t)) })
-}
-
 // dialSession opens a connected STOMP session for user at wsBase without
 // failing the test (for other goroutines) and returns the edge id that
 // CONNECTED names. On a refused handshake the error carries the HTTP
@@ -53,7 +48,7 @@ func dialSession(wsBase, user, token string) (*stompclient.Client, string, error
 // edge and receive pushes within 10 s; the other edge's clients notice
 // nothing.
 func TestEdgeDeploy(t *testing.T) {
-	eachBroker(t, testEdgeDeploy)
+	testbroker.Each(t, testEdgeDeploy)
 }
 
 func testEdgeDeploy(t *testing.T, brokerURL string) {

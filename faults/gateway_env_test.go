@@ -1,15 +1,13 @@
 package faults
 
 import (
-	"context"
-	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pushgate/pushgate/gateway"
+	"github.com/pushgate/pushgate/internal/testenv"
 )
 
 // startGateway runs a gateway with the YAML configuration yaml (its
@@ -29,33 +27,7 @@ func startGatewayStop(t *testing.T, yaml string) (string, func()) {
 	if err != nil {
 		t.Fatalf("gateway config: %v", err)
 	}
-	g, err := gateway.New(cfg, gateway.Options{Logger: discard})
-	if err != nil {
-		t.Fatalf("gateway: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx, ln) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("gateway Run: %v", err)
-				}
-			case <-time.After(15 * time.Second):
-				t.Errorf("gateway did not stop within 15s")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return ln.Addr().String(), stop
+	return testenv.RunGateway(t, cfg, gateway.Options{Logger: discard})
 }
 
 // edgeGatewayYAML routes /web-socket/** to the edges (lb:ws, health-checked

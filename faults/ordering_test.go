@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pushgate/pushgate/internal/stompclient"
+	"github.com/pushgate/pushgate/internal/testbroker"
 )
 
 // TestOrderPerUser: pushes to one user, each sent after the previous one
@@ -14,7 +15,7 @@ import (
 // edges (pushsvc spreads its sends over its broker connections; the order
 // holds because each is confirmed before the next is sent).
 func TestOrderPerUser(t *testing.T) {
-	eachBroker(t, func(t *testing.T, brokerURL string) {
+	testbroker.Each(t, func(t *testing.T, brokerURL string) {
 		e := startEnv(t, envOptions{broker: brokerURL})
 		names := []string{"edge 0, first session", "edge 0, second session", "edge 1"}
 		clients := []*stompclient.Client{connect(t, e.Edges[0], "carol"), connect(t, e.Edges[0], "carol"), connect(t, e.Edges[1], "carol")}

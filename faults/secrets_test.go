@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	pushgatev1 "github.com/pushgate/pushgate/gen/pushgate/v1"
+	"github.com/pushgate/pushgate/internal/testbroker"
 	"github.com/pushgate/pushgate/internal/testenv"
 )
 
@@ -24,7 +25,7 @@ import (
 // with right and wrong API tokens; then it stops everything and looks for
 // the secrets in the logs.
 func TestNoSecretsInLogs(t *testing.T) {
-	eachBroker(t, func(t *testing.T, brokerURL string) {
+	testbroker.Each(t, func(t *testing.T, brokerURL string) {
 		const apiToken = "faults-api-token-must-not-leak-7f3a"
 		const wrongAPIToken = "wrong-api-token-must-not-leak-9c1e"
 		sink := &logSink{}

@@ -50,7 +50,7 @@ var hostileDestinations = []string{
 // ERROR naming the destination, or (where it is alice's own destination)
 // accepted; either way, nothing pushed to bob ever reaches alice.
 func TestUserIsolation(t *testing.T) {
-	eachBroker(t, func(t *testing.T, brokerURL string) {
+	testbroker.Each(t, func(t *testing.T, brokerURL string) {
 		e := startEnv(t, envOptions{broker: brokerURL})
 		bob := connect(t, e.Edges[1], "bob")
 		subscribe(t, bob, "t", "/user/topic/secret")

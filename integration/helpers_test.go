@@ -18,12 +18,6 @@ import (
 
 const wait = 5 * time.Second
 
-// eachBroker runs fn against the embedded broker and against RabbitMQ.
-func eachBroker(t *testing.T, fn func(t *testing.T, brokerURL string)) {
-	t.Run("embedded", func(t *testing.T) { fn(t, testbroker.Embedded(t).URL()) })
-	t.Run("rabbitmq", func(t *testing.T) { fn(t, testbroker.RabbitMQURL(t)) })
-}
-
 // connect opens a connected STOMP session for user on e.
 func connect(t *testing.T, e *testenv.Edge, user string) *stompclient.Client {
 	t.Helper()

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pushgate/pushgate/internal/stompclient"
+	"github.com/pushgate/pushgate/internal/testbroker"
 	"github.com/pushgate/pushgate/internal/testenv"
 )
 
@@ -36,7 +37,7 @@ func userNames(r *rand.Rand, n int) []string {
 // TestAnyUserNameReachesExactlyThatUser is the property test: for every
 // name, a push reaches that user's session and no other.
 func TestAnyUserNameReachesExactlyThatUser(t *testing.T) {
-	eachBroker(t, func(t *testing.T, brokerURL string) {
+	testbroker.Each(t, func(t *testing.T, brokerURL string) {
 		env := testenv.Start(t, testenv.Options{Broker: brokerURL})
 		r := rand.New(rand.NewPCG(1, 2))
 		seen := map[string]bool{}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushgate/pushgate/internal/testbroker"
 	"github.com/pushgate/pushgate/internal/testenv"
 )
 
@@ -13,7 +14,7 @@ import (
 // RECEIPT must arrive there, with no sleep in between. pushsvc orders the
 // edge's registry change before the push it resolves.
 func TestPushAfterSubscribeReceiptArrives(t *testing.T) {
-	eachBroker(t, func(t *testing.T, brokerURL string) {
+	testbroker.Each(t, func(t *testing.T, brokerURL string) {
 		env := testenv.Start(t, testenv.Options{Broker: brokerURL})
 		home := connect(t, env.Edges[0], "olivia")
 		subscribe(t, home, "g", "/user/topic/greetings")
@@ -39,7 +40,7 @@ func TestPushAfterSubscribeReceiptArrives(t *testing.T) {
 // during the rebuild of its registry (sent to all edges) and after it
 // (resolved) arrive.
 func TestPushsvcRestart(t *testing.T) {
-	eachBroker(t, func(t *testing.T, brokerURL string) {
+	testbroker.Each(t, func(t *testing.T, brokerURL string) {
 		env := testenv.Start(t, testenv.Options{Broker: brokerURL, Settle: time.Second})
 		alice := connect(t, env.Edges[0], "alice")
 		bob := connect(t, env.Edges[1], "bob")

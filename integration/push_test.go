@@ -4,11 +4,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushgate/pushgate/internal/testbroker"
 	"github.com/pushgate/pushgate/internal/testenv"
 )
 
 func TestSendToUserReachesEverySessionOfTheUser(t *testing.T) {
-	eachBroker(t, func(t *testing.T, brokerURL string) {
+	testbroker.Each(t, func(t *testing.T, brokerURL string) {
 		env := testenv.Start(t, testenv.Options{Broker: brokerURL})
 		alice1 := connect(t, env.Edges[0], "alice")
 		alice2 := connect(t, env.Edges[1], "alice")

@@ -16,6 +16,7 @@ import (
 
 	pushgatev1 "github.com/pushgate/pushgate/gen/pushgate/v1"
 	"github.com/pushgate/pushgate/internal/stompclient"
+	"github.com/pushgate/pushgate/internal/testbroker"
 	"github.com/pushgate/pushgate/internal/testenv"
 )
 
@@ -30,7 +31,7 @@ func grpcClient(t *testing.T, env *testenv.Env) pushgatev1.PushServiceClient {
 }
 
 func TestAPIAndIsolation(t *testing.T) {
-	eachBroker(t, func(t *testing.T, brokerURL string) {
+	testbroker.Each(t, func(t *testing.T, brokerURL string) {
 		env := testenv.Start(t, testenv.Options{Broker: brokerURL})
 		alice := connect(t, env.Edges[0], "alice")
 		bob := connect(t, env.Edges[1], "bob")

@@ -46,55 +46,47 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 }
 
 func TestPoolSendSubscribe(t *testing.T) {
-	for _, bc := range []string{"embedded", "rabbitmq"} {
-		t.Run(bc, func(t *testing.T) {
-			var url string
-			if bc == "embedded" {
-				url = testbroker.Embedded(t).URL()
-			} else {
-				url = testbroker.RabbitMQURL(t)
-			}
-			pub := newPool(t, url, nil)
-			sub := newPool(t, url, nil)
-			dest := TopicDestination(fmt.Sprintf("/topic/test/%s/%d", t.Name(), time.Now().UnixNano()))
+	testbroker.Each(t, func(t *testing.T, url string) {
+		pub := newPool(t, url, nil)
+		sub := newPool(t, url, nil)
+		dest := TopicDestination(fmt.Sprintf("/topic/test/%s/%d", t.Name(), time.Now().UnixNano()))
 
-			var a, b atomic.Int64
-			s1 := sub.Subscribe(dest, func(*Message) { a.Add(1) })
-			s2 := sub.Subscribe(dest, func(*Message) { b.Add(1) })
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			for _, s := range []*Subscription{s1, s2} {
-				if err := s.Wait(ctx); err != nil {
-					t.Fatal(err)
-				}
+		var a, b atomic.Int64
+		s1 := sub.Subscribe(dest, func(*Message) { a.Add(1) })
+		s2 := sub.Subscribe(dest, func(*Message) { b.Add(1) })
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, s := range []*Subscription{s1, s2} {
+			if err := s.Wait(ctx); err != nil {
+				t.Fatal(err)
 			}
+		}
+		sub.mu.Lock()
+		n := len(sub.subs)
+		sub.mu.Unlock()
+		if n != 1 {
+			t.Fatalf("broker subscriptions = %d, want 1 shared by two subscribers", n)
+		}
+		const msgs = 200
+		errs := make(chan error, msgs)
+		for i := 0; i < msgs; i++ {
+			go func() { errs <- pub.Send(ctx, &Message{Destination: dest, Body: []byte("x")}) }()
+		}
+		for i := 0; i < msgs; i++ {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, 5*time.Second, "deliveries", func() bool { return a.Load() == msgs && b.Load() == msgs })
+
+		s1.Unsubscribe()
+		s2.Unsubscribe()
+		waitFor(t, 5*time.Second, "broker unsubscribe", func() bool {
 			sub.mu.Lock()
-			n := len(sub.subs)
-			sub.mu.Unlock()
-			if n != 1 {
-				t.Fatalf("broker subscriptions = %d, want 1 shared by two subscribers", n)
-			}
-			const msgs = 200
-			errs := make(chan error, msgs)
-			for i := 0; i < msgs; i++ {
-				go func() { errs <- pub.Send(ctx, &Message{Destination: dest, Body: []byte("x")}) }()
-			}
-			for i := 0; i < msgs; i++ {
-				if err := <-errs; err != nil {
-					t.Fatal(err)
-				}
-			}
-			waitFor(t, 5*time.Second, "deliveries", func() bool { return a.Load() == msgs && b.Load() == msgs })
-
-			s1.Unsubscribe()
-			s2.Unsubscribe()
-			waitFor(t, 5*time.Second, "broker unsubscribe", func() bool {
-				sub.mu.Lock()
-				defer sub.mu.Unlock()
-				return len(sub.subs) == 0
-			})
+			defer sub.mu.Unlock()
+			return len(sub.subs) == 0
 		})
-	}
+	})
 }
 
 func TestPoolUnavailable(t *testing.T) {

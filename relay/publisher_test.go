@@ -21,78 +21,70 @@ import (
 // destination that queue behind an unconfirmed one leave as batches, and
 // that every message still arrives once, in full, with its own headers.
 func TestConcurrentSendsShareBrokerMessages(t *testing.T) {
-	for _, bc := range []string{"embedded", "rabbitmq"} {
-		t.Run(bc, func(t *testing.T) {
-			var url string
-			if bc == "embedded" {
-				url = testbroker.Embedded(t).URL()
-			} else {
-				url = testbroker.RabbitMQURL(t)
-			}
-			pub := newPool(t, url, nil)
-			sub := newPool(t, url, nil)
-			dest := TopicDestination(fmt.Sprintf("/topic/batch/%d", time.Now().UnixNano()))
+	testbroker.Each(t, func(t *testing.T, url string) {
+		pub := newPool(t, url, nil)
+		sub := newPool(t, url, nil)
+		dest := TopicDestination(fmt.Sprintf("/topic/batch/%d", time.Now().UnixNano()))
 
-			var mu sync.Mutex
-			got := make(map[string]int)
-			s := sub.Subscribe(dest, func(m *Message) {
-				id := m.Header.Get(HeaderMessageID)
-				mu.Lock()
-				defer mu.Unlock()
-				if want := "body of " + id; string(m.Body) != want || m.ContentType != "text/plain" || m.Header.Get(HeaderUser) != "u"+id {
-					t.Errorf("message %s arrived as %q %q %q", id, m.ContentType, m.Header.Get(HeaderUser), m.Body)
-				}
-				got[id]++
-			})
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := s.Wait(ctx); err != nil {
+		var mu sync.Mutex
+		got := make(map[string]int)
+		s := sub.Subscribe(dest, func(m *Message) {
+			id := m.Header.Get(HeaderMessageID)
+			mu.Lock()
+			defer mu.Unlock()
+			if want := "body of " + id; string(m.Body) != want || m.ContentType != "text/plain" || m.Header.Get(HeaderUser) != "u"+id {
+				t.Errorf("message %s arrived as %q %q %q", id, m.ContentType, m.Header.Get(HeaderUser), m.Body)
+			}
+			got[id]++
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		const msgs = 1000
+		errs := make(chan error, msgs)
+		for i := 0; i < msgs; i++ {
+			id := strconv.Itoa(i)
+			go func() {
+				errs <- pub.Send(ctx, &Message{
+					Destination: dest,
+					ContentType: "text/plain",
+					Header:      frame.NewHeader(HeaderMessageID, id, HeaderUser, "u"+id),
+					Body:        []byte("body of " + id),
+				})
+			}()
+		}
+		for i := 0; i < msgs; i++ {
+			if err := <-errs; err != nil {
 				t.Fatal(err)
 			}
-			const msgs = 1000
-			errs := make(chan error, msgs)
-			for i := 0; i < msgs; i++ {
-				id := strconv.Itoa(i)
-				go func() {
-					errs <- pub.Send(ctx, &Message{
-						Destination: dest,
-						ContentType: "text/plain",
-						Header:      frame.NewHeader(HeaderMessageID, id, HeaderUser, "u"+id),
-						Body:        []byte("body of " + id),
-					})
-				}()
-			}
-			for i := 0; i < msgs; i++ {
-				if err := <-errs; err != nil {
-					t.Fatal(err)
-				}
-			}
-			waitFor(t, 5*time.Second, "deliveries", func() bool {
-				mu.Lock()
-				defer mu.Unlock()
-				return len(got) == msgs
-			})
-			time.Sleep(50 * time.Millisecond) // a duplicate would show up now
+		}
+		waitFor(t, 5*time.Second, "deliveries", func() bool {
 			mu.Lock()
-			for id, n := range got {
-				if n != 1 {
-					t.Errorf("message %s arrived %d times", id, n)
-				}
-			}
-			mu.Unlock()
-			frames := testutil.ToFloat64(pub.metrics.batches)
-			if frames >= msgs {
-				t.Errorf("%d sends went out as %v broker messages: none were batched", msgs, frames)
-			}
-			t.Logf("%d concurrent sends, %v broker messages", msgs, frames)
-			pub.sendMu.Lock()
-			left := len(pub.publishers)
-			pub.sendMu.Unlock()
-			if left != 0 {
-				t.Errorf("%d publishers left in the map after every send completed", left)
-			}
+			defer mu.Unlock()
+			return len(got) == msgs
 		})
-	}
+		time.Sleep(50 * time.Millisecond) // a duplicate would show up now
+		mu.Lock()
+		for id, n := range got {
+			if n != 1 {
+				t.Errorf("message %s arrived %d times", id, n)
+			}
+		}
+		mu.Unlock()
+		frames := testutil.ToFloat64(pub.metrics.batches)
+		if frames >= msgs {
+			t.Errorf("%d sends went out as %v broker messages: none were batched", msgs, frames)
+		}
+		t.Logf("%d concurrent sends, %v broker messages", msgs, frames)
+		pub.sendMu.Lock()
+		left := len(pub.publishers)
+		pub.sendMu.Unlock()
+		if left != 0 {
+			t.Errorf("%d publishers left in the map after every send completed", left)
+		}
+	})
 }
 
 // silentBroker accepts STOMP connections, answers CONNECTED and then never

@@ -56,6 +56,14 @@ func Embedded(t testing.TB) *broker.Embedded {
 	return b
 }
 
+// Each runs fn as two subtests, "embedded" and "rabbitmq", each with the
+// URL of its broker.
+func Each(t *testing.T, fn func(t *testing.T, brokerURL string)) {
+	t.Helper()
+	t.Run("embedded", func(t *testing.T) { fn(t, Embedded(t).URL()) })
+	t.Run("rabbitmq", func(t *testing.T) { fn(t, RabbitMQURL(t)) })
+}
+
 // RestartEmbedded closes b and starts a new broker on the same address.
 func RestartEmbedded(t testing.TB, b *broker.Embedded, down time.Duration) *broker.Embedded {
 	t.Helper()

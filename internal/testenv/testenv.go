@@ -331,9 +331,7 @@ func QueryEscape(s string) string {
 // Gateway is a running gateway in front of the env's edges and pushsvc,
 // configured as `pushgate dev` configures it.
 type Gateway struct {
-	Addr   string
-	cancel context.CancelFunc
-	done   chan error
+	Addr string // host:port
 }
 
 // StartGateway starts the dev gateway in front of the env's edges and
@@ -349,20 +347,40 @@ func (env *Env) StartGateway() *Gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(cfg, gateway.Options{Logger: env.Opts.Logger, Handlers: map[string]http.Handler{"demo": http.NotFoundHandler()}})
+	addr, _ := RunGateway(t, cfg, gateway.Options{Logger: env.Opts.Logger, Handlers: map[string]http.Handler{"demo": http.NotFoundHandler()}})
+	return &Gateway{Addr: addr}
+}
+
+// RunGateway runs a gateway with cfg on an ephemeral loopback port (the
+// configured address is ignored) and returns its host:port and a function
+// that stops it and waits for it (idempotent; the test's end calls it too).
+func RunGateway(t testing.TB, cfg *gateway.Config, opts gateway.Options) (addr string, stop func()) {
+	t.Helper()
+	g, err := gateway.New(cfg, opts)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("gateway: %v", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	gw := &Gateway{Addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
-	go func() { gw.done <- g.Run(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-gw.done
-	})
-	return gw
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx, ln) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("gateway Run: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Errorf("gateway did not stop within 15s")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return ln.Addr().String(), stop
 }
