@@ -35,7 +35,7 @@ func (t *countingTransport) Close(int, string) error { return nil }
 
 // benchServer is a Server with just what delivery needs: no broker, no
 // listener, no registry announcements.
-func benchServer(b *testing.B) *Server {
+func benchServer(b testing.TB) *Server {
 	b.Helper()
 	cfg := Config{ID: "bench-edge", Auth: AuthConfig{HMACSecret: []byte("bench")}}
 	if err := cfg.setDefaults(); err != nil {
@@ -49,7 +49,7 @@ func benchServer(b *testing.B) *Server {
 
 // benchSessions starts n connected sessions with their writer goroutines;
 // stop ends them.
-func benchSessions(b *testing.B, srv *Server, n int, v Version) (ss []*session, ts []*countingTransport, stop func()) {
+func benchSessions(b testing.TB, srv *Server, n int, v Version) (ss []*session, ts []*countingTransport, stop func()) {
 	b.Helper()
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/go-stomp/stomp/v3/frame"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/pushgate/pushgate/relay"
 )
@@ -54,5 +55,39 @@ func TestSharedMessageMatchesAppendFrame(t *testing.T) {
 	}
 	if sharedMessageFor("/topic/x", &relay.Message{Header: frame.NewHeader("a", "b")}) != nil {
 		t.Error("a message without a pushgate message id is shared; want each session to number its own")
+	}
+}
+
+// TestDeliverToUserSkipsListedEdges checks that an edge ignores a user
+// message that names it in pushgate-skip-edges (pushsvc sent it to the
+// edge's own address already) and delivers every other.
+func TestDeliverToUserSkipsListedEdges(t *testing.T) {
+	srv := benchServer(t) // edge id "bench-edge"
+	ss, _, stop := benchSessions(t, srv, 1, V12)
+	defer stop()
+	s := ss[0]
+	srv.hub.mu.Lock()
+	srv.hub.users[s.user] = map[*session]struct{}{s: {}}
+	srv.hub.mu.Unlock()
+	s.userSubs = map[string][]userSub{"/topic/greetings": {{id: "sub-0", ack: "auto"}}}
+	for i, tc := range []struct {
+		skip string
+		want float64
+	}{
+		{"", 1},
+		{"other-edge", 1},
+		{"bench-edge-2,bench", 1},
+		{"bench-edge", 0},
+		{"a,bench-edge,b", 0},
+	} {
+		m := brokerMessage(relay.AllEdgesDestination, s.user, i)
+		if tc.skip != "" {
+			m.Header.Add(relay.HeaderSkipEdges, tc.skip)
+		}
+		before := testutil.ToFloat64(srv.metrics.messagesOut)
+		srv.deliverToUser(m)
+		if got := testutil.ToFloat64(srv.metrics.messagesOut) - before; got != tc.want {
+			t.Errorf("skip list %q: %v deliveries, want %v", tc.skip, got, tc.want)
+		}
 	}
 }
