@@ -82,8 +82,8 @@ func TestSendToUserEarlyAndLateEdges(t *testing.T) {
 		{"known edge only", nil, map[string]int{"a": 1}},
 		{"edge announced during the marker", func() { announce("b", 1) }, map[string]int{"a": 1, "b": 1}},
 		{"registry incomplete during the marker", func() {
-			r.reg.markIncomplete(time.Now()) // as after a broker outage ...
-			r.reg.settle = time.Hour         // ... that has not settled
+			r.reg.settle = time.Hour         // as after a broker outage that has not settled
+			r.reg.markIncomplete(time.Now()) // (settle first: markIncomplete reads it)
 			announce("a", 1)                 // both edges re-announced
 			announce("b", 0)
 		}, map[string]int{"a": 1, "b": 1}},
