@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -160,7 +161,12 @@ func TestParseBrokers(t *testing.T) {
 func TestSubscribeQueueKeepsMessagesAcrossAConnectionLoss(t *testing.T) {
 	url := testbroker.RabbitMQURL(t)
 	pub := newPool(t, url, nil)
-	sub := newPool(t, url, func(c *Config) { c.Connections = 1 })
+	// The subscriber stays away 2–4 s after the cut (the backoff's jitter),
+	// long enough to see RabbitMQ notice it.
+	sub := newPool(t, url, func(c *Config) {
+		c.Connections = 1
+		c.ReconnectMin, c.ReconnectMax = 4*time.Second, 4*time.Second
+	})
 	name := fmt.Sprintf("pushgate.test.%d", time.Now().UnixNano())
 	dest := "/topic/" + name
 	var got atomic.Int64
@@ -175,6 +181,18 @@ func TestSubscribeQueueKeepsMessagesAcrossAConnectionLoss(t *testing.T) {
 	l := sub.links[0]
 	sub.mu.Unlock()
 	l.close(errors.New("test: cut"))
+	// Publish only once RabbitMQ has dropped the cut consumer: a message
+	// routed to the consumer it still believes in goes to a dead socket and,
+	// acknowledged automatically, is lost. That is ack=auto's at-most-once,
+	// not the gap this test is about (and made it flaky).
+	waitFor(t, 10*time.Second, "RabbitMQ to drop the cut consumer", func() bool {
+		for _, line := range strings.Split(testbroker.Rabbitmqctl(t, "list_queues", "name", "consumers"), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == name {
+				return f[1] == "0"
+			}
+		}
+		return false
+	})
 	if err := pub.Send(ctx, &Message{Destination: dest, Body: []byte("in the gap")}); err != nil {
 		t.Fatal(err)
 	}
